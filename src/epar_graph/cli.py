@@ -1,0 +1,119 @@
+"""The ``epar-graph`` command: one entry point for every job.
+
+Each sub-command is a thin shell over the module that does the work, so the
+same functions are usable from Python. Exit codes are part of the contract:
+0 success, 1 the data is at fault (rejected records, violations), 2 the call
+is at fault (usage, unreadable input).
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from epar_graph import config
+
+app = typer.Typer(
+    name="epar-graph",
+    help="Build, validate, query and serve the linked-data graph of EMA-evaluated medicines.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.command()
+def build(
+    sources: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Input files (EMA .xls/.xlsx/JSON export, EPAR table CSV, MedPath page); "
+                       "none builds the bundled data. Formats are detected from content."),
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory to write the release into.")] = config.DEFAULT_OUT,
+    base: Annotated[str | None, typer.Option(help="Base IRI for minted entities.")] = None,
+    gzip_nt: Annotated[bool, typer.Option("--gzip", help="Write epar.nt.gz instead of epar.nt.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Build the graph and write the dumps (Turtle, N-Triples, JSON-LD, VoID).
+
+    Exit 0: every record accepted; 1: some rejected (the rest is still written,
+    with a rejection report); 2: usage error.
+    """
+    from epar_graph.pipeline import run_build
+
+    raise typer.Exit(run_build(sources or [], out, base=base, gzip_nt=gzip_nt, quiet=quiet))
+
+
+class ReportFormat(str, Enum):
+    text = "text"
+    turtle = "turtle"
+    json = "json"
+    junit = "junit"
+
+
+@app.command()
+def validate(
+    files: Annotated[
+        list[Path] | None,
+        typer.Argument(help="RDF files to check (any RDF syntax); none checks dist/epar.ttl."),
+    ] = None,
+    format: Annotated[ReportFormat, typer.Option("--format", "-f", help="Report format.")] = ReportFormat.text,
+    shapes: Annotated[Path | None, typer.Option(help="SHACL shapes file (default: shapes/epar.shacl.ttl).")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the report here.")] = None,
+) -> None:
+    """Check RDF data against the SHACL shapes.
+
+    Exit 0: conforms; 1: violations; 2: unreadable input.
+    """
+    from epar_graph.validate import run_validate
+
+    raise typer.Exit(run_validate(files or [config.DEFAULT_OUT / "epar.ttl"], format.value, shapes, output))
+
+
+class QueryFormat(str, Enum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+@app.command()
+def query(
+    sparql: Annotated[str, typer.Argument(help="A SPARQL query, or @FILE to read it from a file.")],
+    data: Annotated[Path, typer.Option(help="A build directory (from `epar-graph build`).")] = config.DEFAULT_OUT,
+    format: Annotated[QueryFormat, typer.Option("--format", "-f")] = QueryFormat.table,
+) -> None:
+    """Run a SPARQL query against a build. Exit 1 on a bad query, 2 on missing data."""
+    from epar_graph.query import run_query
+
+    raise typer.Exit(run_query(sparql, data, format.value))
+
+
+@app.command()
+def serve(
+    data: Annotated[Path | None, typer.Option(help="A build directory; default builds the bundled data if needed.")] = None,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    query_timeout: Annotated[float, typer.Option(help="Seconds before a SPARQL query is stopped.")] = 30.0,
+) -> None:
+    """Serve the graph: SPARQL endpoint, entity pages, query UI and downloads."""
+    from epar_graph.serve import run_server
+
+    raise typer.Exit(run_server(data=data, host=host, port=port, query_timeout=query_timeout))
+
+
+def _register_links() -> None:
+    try:
+        from epar_graph.links_cli import links_app
+    except ImportError:  # the links stage is optional in a partial checkout
+        return
+    app.add_typer(links_app, name="links", help="Links to other drug knowledge bases.")
+
+
+_register_links()
+
+
+def main() -> None:
+    app()

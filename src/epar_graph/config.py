@@ -1,0 +1,32 @@
+"""Where things live and which base IRI is minted: the settings every stage shares."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+#: The repository root (the package is installed in editable mode from it).
+ROOT = Path(__file__).resolve().parents[2]
+DATA_DIR = ROOT / "data"
+ONTOLOGY_DIR = ROOT / "ontology"
+SHAPES_DIR = ROOT / "shapes"
+QUERIES_DIR = ROOT / "queries"
+ONTOLOGY_FILE = ONTOLOGY_DIR / "epar.ttl"
+SHAPES_FILE = SHAPES_DIR / "epar.shacl.ttl"
+DEFAULT_OUT = Path("dist")
+
+DEFAULT_BASE = "https://w3id.org/epar/"
+
+
+def base_iri() -> str:
+    """The base under which entity IRIs are minted (``EPAR_BASE`` overrides it)."""
+    base = os.environ.get("EPAR_BASE", DEFAULT_BASE)
+    return base if base.endswith("/") else base + "/"
+
+
+#: The sources the default build reads, in priority order (earlier wins on conflicts).
+BUNDLED_SOURCES = (
+    DATA_DIR / "ema-medicines-2017-02-13.xls",
+    DATA_DIR / "ema-epar-scrape-2017.csv",
+    DATA_DIR / "medpath" / "alofisel.txt",
+)

@@ -1,0 +1,110 @@
+"""How entity IRIs are minted: deterministic, readable, from identifiers.
+
+The scheme (documented in README.md) is a public contract: users link to
+these IRIs from their own data, so a change here is a breaking change.
+
+=====================  ==============================================
+entity                 IRI under the base (default https://w3id.org/epar/)
+=====================  ==============================================
+medicinal product      product/EMEA-H-C-004258
+authorisation          authorisation/EMEA-H-C-004258
+procedure              procedure/EMEA-H-C-004258-II-0051-G
+document               document/EMEA-H-C-004258/<title-slug>-<yyyy-mm-dd>
+overview question      product/EMEA-H-C-004258/question/<n>  (answer: …/answer/<n>)
+organisation (holder)  organisation/<normalised-name-slug>
+holder address         organisation/<slug>/address
+active substance       substance/<normalised-name-slug>
+orphan designation     orphan-designation/EU-3-09-672
+concept                <scheme>/<notation or slug>, e.g. atc/L04AX08, status/withdrawn
+concept scheme         scheme/<scheme>, e.g. scheme/atc
+=====================  ==============================================
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+import unicodedata
+
+_NON_SLUG = re.compile(r"[^a-z0-9]+")
+
+#: Concept schemes, by the path segment their concepts live under.
+SCHEMES = (
+    "status",
+    "document-section",
+    "document-type",
+    "atc",
+    "therapeutic-area",
+    "pharmacotherapeutic-group",
+)
+
+
+def slug(text: str) -> str:
+    """Lower-case ASCII words joined by hyphens: "Takeda Pharma A/S" → "takeda-pharma-a-s"."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    s = _NON_SLUG.sub("-", ascii_text.lower()).strip("-")
+    return s or "x" + hashlib.sha1(text.encode("utf-8")).hexdigest()[:10]
+
+
+def normalise_name(text: str) -> str:
+    """The key under which two spellings of a company or substance name are one node."""
+    return " ".join(_NON_SLUG.sub(" ", unicodedata.normalize("NFKD", text).lower()).split())
+
+
+def _number(product_number: str) -> str:
+    return product_number.strip().replace("/", "-")
+
+
+def product(base: str, product_number: str) -> str:
+    return f"{base}product/{_number(product_number)}"
+
+
+def authorisation(base: str, product_number: str) -> str:
+    return f"{base}authorisation/{_number(product_number)}"
+
+
+def procedure(base: str, procedure_number: str) -> str:
+    return f"{base}procedure/{_number(procedure_number)}"
+
+
+def document(base: str, product_number: str, title: str, date: dt.date | None) -> str:
+    suffix = f"-{date.isoformat()}" if date else ""
+    return f"{base}document/{_number(product_number)}/{slug(title)}{suffix}"
+
+
+def question(base: str, product_number: str, n: int) -> str:
+    return f"{product(base, product_number)}/question/{n}"
+
+
+def answer(base: str, product_number: str, n: int) -> str:
+    return f"{product(base, product_number)}/answer/{n}"
+
+
+def organisation(base: str, name: str) -> str:
+    return f"{base}organisation/{slug(normalise_name(name))}"
+
+
+def address(base: str, name: str) -> str:
+    return f"{organisation(base, name)}/address"
+
+
+def substance(base: str, name: str) -> str:
+    return f"{base}substance/{slug(normalise_name(name))}"
+
+
+def orphan_designation(base: str, number: str) -> str:
+    return f"{base}orphan-designation/{_number(number)}"
+
+
+def concept(base: str, scheme: str, key: str) -> str:
+    """A concept IRI; ATC codes keep their case, other keys are slugged."""
+    if scheme not in SCHEMES:
+        raise ValueError(f"unknown concept scheme {scheme!r}")
+    return f"{base}{scheme}/{key.strip().upper() if scheme == 'atc' else slug(key)}"
+
+
+def scheme(base: str, name: str) -> str:
+    if name not in SCHEMES:
+        raise ValueError(f"unknown concept scheme {name!r}")
+    return f"{base}scheme/{name}"

@@ -1,0 +1,213 @@
+"""The one place where Python names RDF terms.
+
+Every IRI the pipeline writes comes from here, so a typo fails at import time
+instead of silently minting a new term, and ``tests/test_namespaces.py`` checks
+that each ``epar:`` term listed here is declared in ``ontology/epar.ttl`` (and
+the other way round).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from pyoxigraph import NamedNode
+
+
+class Vocabulary:
+    """A closed set of terms under one namespace IRI.
+
+    Attribute access returns a :class:`pyoxigraph.NamedNode`; an unknown name
+    raises ``AttributeError`` rather than inventing an IRI.
+    """
+
+    def __init__(self, prefix: str, base: str, terms: Iterable[str]) -> None:
+        self.prefix = prefix
+        self.base = base
+        self.terms: frozenset[str] = frozenset(terms)
+        self._nodes = {t: NamedNode(base + t) for t in self.terms}
+
+    def __getattr__(self, name: str) -> NamedNode:
+        try:
+            return self.__dict__["_nodes"][name]
+        except KeyError:
+            raise AttributeError(f"{self.prefix}:{name} is not a known term") from None
+
+    def iri(self, name: str) -> str:
+        """The IRI string of a term (checked)."""
+        return getattr(self, name).value
+
+    def __contains__(self, iri: object) -> bool:
+        return isinstance(iri, str) and iri.startswith(self.base) and iri[len(self.base):] in self.terms
+
+
+ONTOLOGY_IRI = "https://w3id.org/epar/ontology"
+EPAR_NS = ONTOLOGY_IRI + "#"
+
+EPAR_CLASSES = (
+    "MedicinalProduct",
+    "ActiveSubstance",
+    "Organisation",
+    "MarketingAuthorisation",
+    "Document",
+    "Procedure",
+    "OrphanDesignation",
+)
+EPAR_OBJECT_PROPERTIES = (
+    "authorisation",
+    "holder",
+    "authorisationStatus",
+    "procedure",
+    "activeSubstance",
+    "atcCode",
+    "therapeuticArea",
+    "pharmacotherapeuticGroup",
+    "document",
+    "documentSection",
+    "documentType",
+    "aboutProcedure",
+    "overviewQuestion",
+    "emaPage",
+    "orphanDesignation",
+    "designatedProduct",
+    "orphanCondition",
+    "sponsor",
+)
+EPAR_DATATYPE_PROPERTIES = (
+    "productNumber",
+    "authorisationDate",
+    "withdrawalDate",
+    "refusalDate",
+    "procedureNumber",
+    "orphanDesignationDate",
+    "isOrphan",
+    "isGeneric",
+    "isBiosimilar",
+    "conditionalApproval",
+    "exceptionalCircumstances",
+    "therapeuticIndication",
+    "revisionNumber",
+    "commonName",
+    "overviewSummary",
+    "designationNumber",
+    "designationDate",
+)
+
+EPAR = Vocabulary("epar", EPAR_NS, EPAR_CLASSES + EPAR_OBJECT_PROPERTIES + EPAR_DATATYPE_PROPERTIES)
+
+RDF = Vocabulary("rdf", "http://www.w3.org/1999/02/22-rdf-syntax-ns#", ["type", "Property"])
+RDFS = Vocabulary(
+    "rdfs",
+    "http://www.w3.org/2000/01/rdf-schema#",
+    ["label", "comment", "subClassOf", "subPropertyOf", "domain", "range", "seeAlso", "Class"],
+)
+OWL = Vocabulary(
+    "owl",
+    "http://www.w3.org/2002/07/owl#",
+    ["Ontology", "Class", "ObjectProperty", "DatatypeProperty", "versionInfo", "sameAs"],
+)
+XSD = Vocabulary(
+    "xsd",
+    "http://www.w3.org/2001/XMLSchema#",
+    ["string", "date", "dateTime", "boolean", "integer", "anyURI", "decimal"],
+)
+SKOS = Vocabulary(
+    "skos",
+    "http://www.w3.org/2004/02/skos/core#",
+    [
+        "Concept",
+        "ConceptScheme",
+        "prefLabel",
+        "altLabel",
+        "notation",
+        "broader",
+        "narrower",
+        "inScheme",
+        "hasTopConcept",
+        "topConceptOf",
+        "exactMatch",
+        "closeMatch",
+        "definition",
+    ],
+)
+SCHEMA = Vocabulary(
+    "schema",
+    "https://schema.org/",
+    [
+        "Question",
+        "Answer",
+        "acceptedAnswer",
+        "text",
+        "name",
+        "position",
+        "PostalAddress",
+        "address",
+        "streetAddress",
+        "postalCode",
+        "addressLocality",
+        "addressCountry",
+        "Drug",
+        "Organization",
+        "DigitalDocument",
+    ],
+)
+DCTERMS = Vocabulary(
+    "dcterms",
+    "http://purl.org/dc/terms/",
+    [
+        "title",
+        "issued",
+        "modified",
+        "created",
+        "source",
+        "license",
+        "description",
+        "identifier",
+        "publisher",
+        "hasVersion",
+        "conformsTo",
+        "format",
+    ],
+)
+VOID = Vocabulary(
+    "void",
+    "http://rdfs.org/ns/void#",
+    [
+        "Dataset",
+        "Linkset",
+        "triples",
+        "entities",
+        "distinctSubjects",
+        "classes",
+        "properties",
+        "classPartition",
+        "class",
+        "dataDump",
+        "sparqlEndpoint",
+        "uriSpace",
+        "vocabulary",
+        "linkPredicate",
+        "target",
+        "subjectsTarget",
+        "objectsTarget",
+        "subset",
+        "exampleResource",
+        "rootResource",
+    ],
+)
+DCAT = Vocabulary(
+    "dcat",
+    "http://www.w3.org/ns/dcat#",
+    ["Dataset", "Distribution", "downloadURL", "mediaType", "byteSize", "accessURL", "distribution", "checksum"],
+)
+SPDX = Vocabulary(
+    "spdx",
+    "http://spdx.org/rdf/terms#",
+    ["Checksum", "algorithm", "checksumValue", "checksumAlgorithm_sha256"],
+)
+PROV = Vocabulary("prov", "http://www.w3.org/ns/prov#", ["wasDerivedFrom", "generatedAtTime"])
+
+ALL_VOCABULARIES = (EPAR, RDF, RDFS, OWL, XSD, SKOS, SCHEMA, DCTERMS, VOID, DCAT, SPDX, PROV)
+
+PREFIXES: dict[str, str] = {v.prefix: v.base for v in ALL_VOCABULARIES}
+
+EU_COUNTRY_BASE = "http://publications.europa.eu/resource/authority/country/"
