@@ -8,7 +8,7 @@ is at fault (usage, unreadable input).
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -47,7 +47,7 @@ def build(
     raise typer.Exit(run_build(sources or [], out, base=base, gzip_nt=gzip_nt, quiet=quiet))
 
 
-class ReportFormat(str, Enum):
+class ReportFormat(StrEnum):
     text = "text"
     turtle = "turtle"
     json = "json"
@@ -73,7 +73,7 @@ def validate(
     raise typer.Exit(run_validate(files or [config.DEFAULT_OUT / "epar.ttl"], format.value, shapes, output))
 
 
-class QueryFormat(str, Enum):
+class QueryFormat(StrEnum):
     table = "table"
     csv = "csv"
     json = "json"
@@ -93,7 +93,9 @@ def query(
 
 @app.command()
 def serve(
-    data: Annotated[Path | None, typer.Option(help="A build directory; default builds the bundled data if needed.")] = None,
+    data: Annotated[
+        Path | None, typer.Option(help="A build directory; default builds the bundled data if needed.")
+    ] = None,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     query_timeout: Annotated[float, typer.Option(help="Seconds before a SPARQL query is stopped.")] = 30.0,
@@ -117,3 +119,7 @@ _register_links()
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

@@ -90,11 +90,16 @@ EPAR_DATATYPE_PROPERTIES = (
     "overviewSummary",
     "designationNumber",
     "designationDate",
+    "recordsRead",
+    "recordsAccepted",
+    "recordsRejected",
 )
 
 EPAR = Vocabulary("epar", EPAR_NS, EPAR_CLASSES + EPAR_OBJECT_PROPERTIES + EPAR_DATATYPE_PROPERTIES)
 
-RDF = Vocabulary("rdf", "http://www.w3.org/1999/02/22-rdf-syntax-ns#", ["type", "Property"])
+RDF = Vocabulary(
+    "rdf", "http://www.w3.org/1999/02/22-rdf-syntax-ns#", ["type", "Property", "first", "rest", "nil"]
+)
 RDFS = Vocabulary(
     "rdfs",
     "http://www.w3.org/2000/01/rdf-schema#",
@@ -108,7 +113,7 @@ OWL = Vocabulary(
 XSD = Vocabulary(
     "xsd",
     "http://www.w3.org/2001/XMLSchema#",
-    ["string", "date", "dateTime", "boolean", "integer", "anyURI", "decimal"],
+    ["string", "date", "dateTime", "boolean", "integer", "anyURI", "decimal", "hexBinary"],
 )
 SKOS = Vocabulary(
     "skos",
@@ -202,11 +207,34 @@ DCAT = Vocabulary(
 SPDX = Vocabulary(
     "spdx",
     "http://spdx.org/rdf/terms#",
-    ["Checksum", "algorithm", "checksumValue", "checksumAlgorithm_sha256"],
+    ["Checksum", "checksum", "algorithm", "checksumValue", "checksumAlgorithm_sha256"],
 )
 PROV = Vocabulary("prov", "http://www.w3.org/ns/prov#", ["wasDerivedFrom", "generatedAtTime"])
 
-ALL_VOCABULARIES = (EPAR, RDF, RDFS, OWL, XSD, SKOS, SCHEMA, DCTERMS, VOID, DCAT, SPDX, PROV)
+SH = Vocabulary(
+    "sh",
+    "http://www.w3.org/ns/shacl#",
+    [
+        "NodeShape",
+        "PropertyShape",
+        "targetClass",
+        "targetNode",
+        "targetSubjectsOf",
+        "targetObjectsOf",
+        "property",
+        "path",
+        "name",
+        "description",
+        "message",
+        "severity",
+        "order",
+        "sparql",
+        "select",
+        "deactivated",
+    ],
+)
+
+ALL_VOCABULARIES = (EPAR, RDF, RDFS, OWL, XSD, SKOS, SCHEMA, DCTERMS, VOID, DCAT, SPDX, PROV, SH)
 
 PREFIXES: dict[str, str] = {v.prefix: v.base for v in ALL_VOCABULARIES}
 

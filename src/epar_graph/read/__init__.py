@@ -9,6 +9,7 @@ up either as a record or as a :class:`~epar_graph.model.Rejection`; the
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +22,8 @@ class ReadResult:
     format: str
     records: list[ProductRecord] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
+    #: the date the source states for itself (an export date), when it states one
+    date: dt.date | None = None
 
     @property
     def count(self) -> int:

@@ -1,0 +1,326 @@
+"""Stage 3, graph: turn merged :class:`~epar_graph.model.Product` s into RDF triples.
+
+The output is a plain set of pyoxigraph triples (no blank nodes: everything a
+user may link to has a minted IRI, see :mod:`epar_graph.iris`). Concepts
+(statuses, sections, document types, ATC codes, therapeutic areas,
+pharmacotherapeutic groups) are minted once per key across all products, so
+two products with the same ATC code share one concept node.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import datetime as dt
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pyoxigraph import Literal, NamedNode, Triple
+
+from epar_graph import iris
+from epar_graph.config import DATA_DIR
+from epar_graph.model import Address, DocumentListing, Product
+from epar_graph.namespaces import DCTERMS, EPAR, EU_COUNTRY_BASE, RDF, RDFS, SCHEMA, SKOS, XSD
+
+Object = NamedNode | Literal
+
+#: Document types, recognised from the document title (first match wins).
+DOCUMENT_TYPES: tuple[tuple[re.Pattern[str], str, str], ...] = tuple(
+    (re.compile(pattern, re.IGNORECASE), key, label)
+    for pattern, key, label in (
+        (r"assessment report\s*-\s*variation", "variation-assessment-report", "Variation assessment report"),
+        (r"orphan maintenance assessment report", "orphan-maintenance-assessment-report",
+         "Orphan maintenance assessment report"),
+        (r"public assessment report", "public-assessment-report", "Public assessment report"),
+        (r"summary of (positive |negative )?opinion", "chmp-summary-of-opinion", "CHMP summary of opinion"),
+        (r"procedural steps", "procedural-steps", "Procedural steps taken and scientific information"),
+        (r"product information", "product-information", "Product information"),
+        (r"authori[sz]ed presentations", "authorised-presentations", "All authorised presentations"),
+        (r"summary for the public", "summary-for-the-public", "Summary for the public"),
+        (r"risk[- ]management[- ]plan", "risk-management-plan-summary", "Risk-management-plan summary"),
+        (r"withdrawal", "withdrawal-document", "Withdrawal document"),
+        (r"refusal", "refusal-document", "Refusal document"),
+        (r"assessment report", "assessment-report", "Assessment report"),
+        (r".", "other-document", "Other document"),
+    )
+)
+
+#: A procedure number in a document title: "Alofisel-H-C-004258-II-0051-G : …".
+TITLE_PROCEDURE = re.compile(r"\bH-C-(\d{6})-((?:[A-Z0-9]+-)*[A-Z0-9]+)\s*:")
+
+SCHEME_LABELS = {
+    "status": "Marketing-authorisation statuses",
+    "document-section": "EPAR document sections",
+    "document-type": "EPAR document types",
+    "atc": "Anatomical Therapeutic Chemical (ATC) classification codes",
+    "therapeutic-area": "Therapeutic areas (MeSH headings)",
+    "pharmacotherapeutic-group": "Pharmacotherapeutic groups",
+}
+
+
+def _atc_main_groups(path: Path = DATA_DIR / "atc-anatomical-main-groups.csv") -> dict[str, str]:
+    with path.open(encoding="utf-8", newline="") as f:
+        return {row["code"]: row["label"] for row in csv.DictReader(f)}
+
+
+def _date(d: dt.date) -> Literal:
+    return Literal(d.isoformat(), datatype=XSD.date)
+
+
+def _bool(b: bool) -> Literal:
+    return Literal("true" if b else "false", datatype=XSD.boolean)
+
+
+def _int(n: int) -> Literal:
+    return Literal(str(n), datatype=XSD.integer)
+
+
+def _en(text: str) -> Literal:
+    return Literal(text, language="en")
+
+
+def document_type(title: str) -> tuple[str, str]:
+    """The (key, label) of a document's type, from its title."""
+    body = title.split(" : ", 1)[-1] if " : " in title else title
+    for pattern, key, label in DOCUMENT_TYPES:
+        if pattern.search(body) or pattern.search(title):
+            return key, label
+    raise AssertionError("the catch-all document type always matches")  # pragma: no cover
+
+
+def title_procedure(title: str) -> str | None:
+    """The procedure number a document title names, e.g. EMEA/H/C/004258/II/0051/G."""
+    m = TITLE_PROCEDURE.search(title)
+    if not m:
+        return None
+    return f"EMEA/H/C/{m.group(1)}/" + m.group(2).replace("-", "/")
+
+
+def section_label(code: str) -> str:
+    """CHANGES_SINCE_INITIAL_AUTHORISATION → "Changes since initial authorisation"."""
+    words = code.replace("_", " ").strip().lower()
+    return words[:1].upper() + words[1:]
+
+
+def atc_ancestors(code: str) -> list[str]:
+    """An ATC code and its ancestors, most specific first: L04AX08 → L04AX, L04A, L04, L."""
+    code = code.strip().upper()
+    levels = [n for n in (1, 3, 4, 5, 7) if n <= len(code)]
+    chain = [code[:n] for n in levels]
+    if code not in chain:
+        chain.append(code)
+    return list(reversed(chain))
+
+
+@dataclass
+class GraphBuilder:
+    """Accumulates triples; concepts are minted once however often they are used."""
+
+    base: str
+    triples: set[Triple] = field(default_factory=set)
+    _concepts: set[str] = field(default_factory=set)
+    _top: dict[str, set[str]] = field(default_factory=dict)
+    _atc_names: dict[str, str] = field(default_factory=_atc_main_groups)
+
+    def add(self, s: NamedNode, p: NamedNode, o: Object) -> None:
+        self.triples.add(Triple(s, p, o))
+
+    def node(self, iri: str) -> NamedNode:
+        return NamedNode(iri)
+
+    # -- concepts ---------------------------------------------------------
+
+    def concept(
+        self,
+        scheme: str,
+        key: str,
+        labels: dict[str, str] | None = None,
+        notation: str | None = None,
+        broader: str | None = None,
+    ) -> NamedNode:
+        iri = iris.concept(self.base, scheme, key)
+        node = NamedNode(iri)
+        for lang, text in (labels or {}).items():
+            self.add(node, SKOS.prefLabel, Literal(text, language=lang))
+        if iri in self._concepts:
+            return node
+        self._concepts.add(iri)
+        scheme_node = NamedNode(iris.scheme(self.base, scheme))
+        self.add(node, RDF.type, SKOS.Concept)
+        self.add(node, SKOS.inScheme, scheme_node)
+        en = (labels or {}).get("en")
+        self.add(node, RDFS.label, _en(en) if en else Literal(notation or key))
+        if notation:
+            self.add(node, SKOS.notation, Literal(notation))
+        if broader:
+            self.add(node, SKOS.broader, NamedNode(broader))
+            self.add(NamedNode(broader), SKOS.narrower, node)
+        else:
+            self.add(node, SKOS.topConceptOf, scheme_node)
+            self.add(scheme_node, SKOS.hasTopConcept, node)
+        return node
+
+    def atc(self, code: str) -> NamedNode:
+        chain = atc_ancestors(code)
+        parent: str | None = None
+        for level in reversed(chain):
+            name = self._atc_names.get(level)
+            self.concept("atc", level, {"en": name} if name else None, notation=level, broader=parent)
+            parent = iris.concept(self.base, "atc", level)
+        return NamedNode(iris.concept(self.base, "atc", chain[0]))
+
+    def schemes(self) -> None:
+        for name, label in SCHEME_LABELS.items():
+            node = NamedNode(iris.scheme(self.base, name))
+            self.add(node, RDF.type, SKOS.ConceptScheme)
+            self.add(node, RDFS.label, _en(label))
+
+    # -- entities ---------------------------------------------------------
+
+    def organisation(self, name: str, address: Address | None) -> NamedNode:
+        node = NamedNode(iris.organisation(self.base, name))
+        self.add(node, RDF.type, EPAR.Organisation)
+        self.add(node, RDFS.label, Literal(name))
+        self.add(node, SCHEMA.name, Literal(name))
+        if address is not None:
+            addr = NamedNode(iris.address(self.base, name))
+            self.add(node, SCHEMA.address, addr)
+            self.add(addr, RDF.type, SCHEMA.PostalAddress)
+            locality = " ".join(x for x in (address.postal_code, address.locality) if x)
+            parts = [x for x in (address.street, locality, address.country_name) if x]
+            self.add(addr, RDFS.label, Literal(", ".join(parts) or name))
+            if address.street:
+                self.add(addr, SCHEMA.streetAddress, Literal(address.street))
+            if address.postal_code:
+                self.add(addr, SCHEMA.postalCode, Literal(address.postal_code))
+            if address.locality:
+                self.add(addr, SCHEMA.addressLocality, Literal(address.locality))
+            if address.country_code:
+                self.add(addr, SCHEMA.addressCountry, NamedNode(EU_COUNTRY_BASE + address.country_code))
+        return node
+
+    def substance(self, name: str) -> NamedNode:
+        node = NamedNode(iris.substance(self.base, name))
+        self.add(node, RDF.type, EPAR.ActiveSubstance)
+        self.add(node, RDFS.label, Literal(name))
+        return node
+
+    def procedure(self, auth: NamedNode, number: str) -> NamedNode:
+        node = NamedNode(iris.procedure(self.base, number))
+        self.add(node, RDF.type, EPAR.Procedure)
+        self.add(node, RDFS.label, Literal(number))
+        self.add(node, EPAR.procedureNumber, Literal(number))
+        self.add(auth, EPAR.procedure, node)
+        return node
+
+    def documents(self, product: Product, prod: NamedNode, auth: NamedNode) -> None:
+        merged: dict[tuple[str, dt.date | None], list[DocumentListing]] = {}
+        for listing in product.documents:
+            merged.setdefault((listing.title, listing.date), []).append(listing)
+        for (title, date), listings in merged.items():
+            node = NamedNode(iris.document(self.base, product.product_number, title, date))
+            self.add(prod, EPAR.document, node)
+            self.add(node, RDF.type, EPAR.Document)
+            self.add(node, RDFS.label, _en(title))
+            self.add(node, DCTERMS.title, _en(title))
+            if date:
+                self.add(node, DCTERMS.issued, _date(date))
+            for listing in listings:
+                if listing.section:
+                    code = listing.section.strip()
+                    section = self.concept(
+                        "document-section", code, {"en": section_label(code)}, notation=code
+                    )
+                    self.add(node, EPAR.documentSection, section)
+                if listing.url:
+                    self.add(node, RDFS.seeAlso, NamedNode(listing.url))
+            key, label = document_type(title)
+            self.add(node, EPAR.documentType, self.concept("document-type", key, {"en": label}, notation=key))
+            number = title_procedure(title)
+            if number and number.startswith(product.product_number + "/"):
+                self.add(node, EPAR.aboutProcedure, self.procedure(auth, number))
+
+    def questions(self, product: Product, prod: NamedNode) -> None:
+        for n, qa in enumerate(product.questions, start=1):
+            q = NamedNode(iris.question(self.base, product.product_number, n))
+            a = NamedNode(iris.answer(self.base, product.product_number, n))
+            self.add(prod, EPAR.overviewQuestion, q)
+            self.add(q, RDF.type, SCHEMA.Question)
+            self.add(q, RDFS.label, _en(qa.question))
+            self.add(q, SCHEMA.name, _en(qa.question))
+            self.add(q, SCHEMA.position, _int(n))
+            self.add(q, SCHEMA.acceptedAnswer, a)
+            self.add(a, RDF.type, SCHEMA.Answer)
+            self.add(a, RDFS.label, _en(f"Answer: {qa.question}"))
+            self.add(a, SCHEMA.text, _en(qa.answer))
+
+    def product(self, product: Product) -> None:
+        number = product.product_number
+        prod = NamedNode(iris.product(self.base, number))
+        auth = NamedNode(iris.authorisation(self.base, number))
+        add = self.add
+        add(prod, RDF.type, EPAR.MedicinalProduct)
+        add(prod, RDFS.label, Literal(product.name))
+        add(prod, EPAR.authorisation, auth)
+        add(auth, RDF.type, EPAR.MarketingAuthorisation)
+        add(auth, RDFS.label, _en(f"Marketing authorisation {number}"))
+        add(auth, EPAR.productNumber, Literal(number))
+        if product.status:
+            add(auth, EPAR.authorisationStatus,
+                self.concept("status", product.status, {"en": product.status}, notation=product.status))
+        if product.holder:
+            add(auth, EPAR.holder, self.organisation(product.holder, product.holder_address))
+        for prop, value in (
+            (EPAR.authorisationDate, product.authorisation_date),
+            (EPAR.withdrawalDate, product.withdrawal_date),
+            (EPAR.refusalDate, product.refusal_date),
+        ):
+            if value:
+                add(auth, prop, _date(value))
+        if product.revision_number is not None:
+            add(auth, EPAR.revisionNumber, _int(product.revision_number))
+        for name in product.active_substances:
+            add(prod, EPAR.activeSubstance, self.substance(name))
+        if product.common_name:
+            add(prod, EPAR.commonName, Literal(product.common_name))
+        for code in product.atc_codes:
+            add(prod, EPAR.atcCode, self.atc(code))
+        for area in product.therapeutic_areas:
+            add(prod, EPAR.therapeuticArea, self.concept("therapeutic-area", area, {"en": area}))
+        if product.pharmacotherapeutic_group:
+            en = product.pharmacotherapeutic_group.get("en") or next(iter(product.pharmacotherapeutic_group.values()))
+            add(prod, EPAR.pharmacotherapeuticGroup,
+                self.concept("pharmacotherapeutic-group", en, product.pharmacotherapeutic_group))
+        if product.orphan_designation_date:
+            add(prod, EPAR.orphanDesignationDate, _date(product.orphan_designation_date))
+        for prop, flag in (
+            (EPAR.isOrphan, product.is_orphan),
+            (EPAR.isGeneric, product.is_generic),
+            (EPAR.isBiosimilar, product.is_biosimilar),
+            (EPAR.conditionalApproval, product.conditional_approval),
+            (EPAR.exceptionalCircumstances, product.exceptional_circumstances),
+        ):
+            if flag is not None:
+                add(prod, prop, _bool(flag))
+        if product.indication:
+            add(prod, EPAR.therapeuticIndication, _en(product.indication))
+        if product.overview:
+            add(prod, EPAR.overviewSummary, _en(product.overview))
+        if product.ema_url:
+            with contextlib.suppress(ValueError):  # not an IRI: the page is optional, the graph stays valid
+                add(prod, EPAR.emaPage, NamedNode(product.ema_url))
+        if product.last_updated:
+            add(prod, DCTERMS.modified, _date(product.last_updated))
+        self.documents(product, prod, auth)
+        self.questions(product, prod)
+
+
+def build_triples(products: Iterable[Product], base: str) -> set[Triple]:
+    """All triples for ``products`` (and the concept schemes they use)."""
+    builder = GraphBuilder(base)
+    builder.schemes()
+    for product in products:
+        builder.product(product)
+    return builder.triples

@@ -1,0 +1,186 @@
+"""The build: read → model → graph → publish, with counts that add up.
+
+This module only sequences the stages and reports; each stage lives in its own
+module and knows nothing of the others' internals.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pyoxigraph import Triple
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from epar_graph import config, links, publish
+from epar_graph.graph import build_triples
+from epar_graph.model import Rejection, merge_records
+from epar_graph.read import ReadResult, read_source
+
+EXIT_OK, EXIT_REJECTED, EXIT_USAGE = 0, 1, 2
+
+
+@dataclass
+class BuildResult:
+    """What a build produced, for callers that want more than an exit code."""
+
+    out: Path
+    sources: list[publish.SourceReport] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+    products: int = 0
+    triples: int = 0
+    files: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def read(self) -> int:
+        return sum(s.read for s in self.sources)
+
+    @property
+    def accepted(self) -> int:
+        return sum(s.accepted for s in self.sources)
+
+
+def _progress(quiet: bool, console: Console) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=quiet or not console.is_terminal,
+        transient=True,
+    )
+
+
+def build(
+    sources: Sequence[Path],
+    out: Path,
+    *,
+    base: str | None = None,
+    gzip_nt: bool = False,
+    quiet: bool = True,
+    with_links: bool | None = None,
+    console: Console | None = None,
+) -> BuildResult:
+    """Build a release from ``sources`` (the bundled data when empty) into ``out``.
+
+    Links to other knowledge bases come from the bundled link tables; they are
+    added when building the bundled data, or when ``with_links`` says so.
+    """
+    console = console or Console(stderr=True)
+    base = base or config.base_iri()
+    if not base.endswith("/"):
+        base += "/"
+    paths = list(sources) or list(config.BUNDLED_SOURCES)
+    if with_links is None:
+        with_links = not sources
+    result = BuildResult(out=out)
+    results: list[ReadResult] = []
+    with _progress(quiet, console) as progress:
+        task = progress.add_task("reading", total=len(paths))
+        for path in paths:
+            progress.update(task, description=f"reading {path.name}")
+            results.append(read_source(path))
+            progress.advance(task)
+        progress.update(task, description="building graph")
+        records = [rec for r in results for rec in r.records]
+        products = merge_records(records)
+        triples = build_triples(products, base)
+        linksets: list[links.Linkset] = []
+        if with_links:
+            progress.update(task, description="linking")
+            linksets, extra = links.build_linksets(products, base)
+            triples.update(extra)
+        progress.update(task, description="writing")
+        for r in results:
+            result.sources.append(
+                publish.SourceReport(
+                    path=r.source,
+                    format=r.format,
+                    sha256=publish.sha256_file(r.source) if r.source.is_file() else "",
+                    date=r.date,
+                    read=r.count,
+                    accepted=len(r.records),
+                    rejected=len(r.rejections),
+                )
+            )
+            result.rejections.extend(r.rejections)
+        result.products = len(products)
+        result.triples = len(triples)
+        result.files = _write(out, base, triples, linksets, result, gzip_nt)
+    return result
+
+
+def _write(
+    out: Path,
+    base: str,
+    triples: set[Triple],
+    linksets: list[links.Linkset],
+    result: BuildResult,
+    gzip_nt: bool,
+) -> dict[str, Path]:
+    built = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    with publish.release_dir(out) as tmp:
+        files: dict[str, Path] = {}
+        nt_name = "epar.nt.gz" if gzip_nt else "epar.nt"
+        files[nt_name] = tmp / nt_name
+        publish.write_bytes(files[nt_name], publish.sorted_ntriples(triples), gz=gzip_nt)
+        files["epar.ttl"] = tmp / "epar.ttl"
+        publish.write_bytes(files["epar.ttl"], publish.turtle(triples))
+        context = publish.jsonld_context(triples)
+        files["context.jsonld"] = tmp / "context.jsonld"
+        publish.write_json(files["context.jsonld"], context)
+        files["epar.jsonld"] = tmp / "epar.jsonld"
+        publish.write_json(files["epar.jsonld"], publish.compact_jsonld(triples, context))
+        for ls in linksets:
+            name = f"links-{ls.name}.nt"
+            files[name] = tmp / name
+            publish.write_bytes(files[name], publish.sorted_ntriples(ls.triples))
+        if result.rejections:
+            files["rejections.csv"] = tmp / "rejections.csv"
+            publish.write_rejections(files["rejections.csv"], result.rejections)
+        void = publish.void_triples(
+            base, triples, result.sources, dict(files), built, links.void_description(linksets, base)
+        )
+        (tmp / "void.ttl").write_bytes(publish.turtle(void))
+        files["void.ttl"] = tmp / "void.ttl"
+    return {name: out / name for name in files}
+
+
+def run_build(
+    sources: Sequence[Path],
+    out: Path,
+    *,
+    base: str | None = None,
+    gzip_nt: bool = False,
+    quiet: bool = False,
+) -> int:
+    """The ``epar-graph build`` command: build, report, and return the exit code."""
+    console = Console(stderr=True)
+    missing = [p for p in sources if not p.exists()]
+    if missing:
+        for p in missing:
+            console.print(f"error: no such file: {p}", markup=False)
+        return EXIT_USAGE
+    dirs = [p for p in sources if p.is_dir()]
+    if dirs:
+        console.print(f"error: {dirs[0]} is a directory; name the files to read", markup=False)
+        return EXIT_USAGE
+    try:
+        result = build(sources, out, base=base, gzip_nt=gzip_nt, quiet=quiet, console=console)
+    except OSError as exc:
+        console.print(f"error: cannot write the release to {out}: {exc.strerror or exc}", markup=False)
+        return EXIT_USAGE
+    for r in result.rejections:
+        print(f"rejected: {r}", file=sys.stderr)
+    for s in result.sources:
+        print(f"{s.path}: {s.format}: read {s.read} = accepted {s.accepted} + rejected {s.rejected}")
+    print(
+        f"total: read {result.read} = accepted {result.accepted} + rejected {len(result.rejections)}; "
+        f"{result.products} products, {result.triples} triples → {out}/"
+    )
+    return EXIT_REJECTED if result.rejections else EXIT_OK

@@ -1,0 +1,352 @@
+"""Stage 5, publish: write a release directory (dumps, context, VoID/DCAT, rejections).
+
+A release is written into a temporary sibling directory and swapped into place
+only when complete, so a crash never leaves a half-written release: readers see
+either the previous release or the new one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import datetime as dt
+import gzip
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyoxigraph
+from pyoxigraph import Literal, NamedNode, RdfFormat, Triple
+
+from epar_graph.model import Rejection
+from epar_graph.namespaces import (
+    ALL_VOCABULARIES,
+    DCAT,
+    DCTERMS,
+    EPAR,
+    ONTOLOGY_IRI,
+    PREFIXES,
+    RDF,
+    RDFS,
+    SPDX,
+    VOID,
+    XSD,
+)
+
+LICENCE = "https://creativecommons.org/licenses/by/4.0/"
+STORE_CACHE = ".store"
+
+MEDIA_TYPES = {
+    ".ttl": "text/turtle",
+    ".nt": "application/n-triples",
+    ".gz": "application/gzip",
+    ".jsonld": "application/ld+json",
+    ".csv": "text/csv",
+}
+
+
+@dataclass(frozen=True)
+class SourceReport:
+    """What one input file contributed: the counts that must add up."""
+
+    path: Path
+    format: str
+    sha256: str
+    date: dt.date | None
+    read: int
+    accepted: int
+    rejected: int
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+# -- serialisations --------------------------------------------------------
+
+
+def sorted_ntriples(triples: Iterable[Triple]) -> bytes:
+    """Canonical N-Triples, one line per triple, sorted: the same graph gives the same bytes."""
+    data = pyoxigraph.serialize(triples, format=RdfFormat.N_TRIPLES)
+    assert data is not None
+    lines = sorted(set(data.splitlines(keepends=True)))
+    return b"".join(lines)
+
+
+def _subject(t: Triple) -> str:
+    """The subject IRI (our graphs have neither blank nodes nor quoted triples)."""
+    if not isinstance(t.subject, NamedNode):
+        raise ValueError(f"unexpected subject {t.subject!r}")
+    return t.subject.value
+
+
+def _sort_key(t: Triple) -> tuple[str, str, str]:
+    return (str(t.subject), str(t.predicate), str(t.object))
+
+
+def turtle(triples: Iterable[Triple]) -> bytes:
+    data = pyoxigraph.serialize(sorted(triples, key=_sort_key), format=RdfFormat.TURTLE, prefixes=PREFIXES)
+    assert data is not None
+    return data
+
+
+def _term_name(iri: str) -> tuple[str, str]:
+    """(prefix, local name) of a vocabulary IRI."""
+    for vocab in ALL_VOCABULARIES:
+        if iri.startswith(vocab.base):
+            return vocab.prefix, iri[len(vocab.base):]
+    raise KeyError(iri)
+
+
+def jsonld_context(triples: Iterable[Triple]) -> dict[str, object]:
+    """A JSON-LD context giving every predicate and class used a short, typed name.
+
+    Local names are used as terms (``authorisationDate``); a local name used in
+    two vocabularies is written as a CURIE instead. A property whose values are
+    all IRIs is typed ``@id``; one whose values all share a datatype gets it.
+    """
+    kinds: dict[str, set[str]] = defaultdict(set)
+    classes: set[str] = set()
+    for t in triples:
+        p = t.predicate.value
+        o = t.object
+        if p == RDF.type.value and isinstance(o, NamedNode):
+            classes.add(o.value)
+        elif isinstance(o, NamedNode):
+            kinds[p].add("@id")
+        elif isinstance(o, Literal):
+            kinds[p].add("@lang" if o.language else o.datatype.value)
+    ctx: dict[str, object] = {prefix: base for prefix, base in sorted(PREFIXES.items())}
+    ctx["type"] = "@type"
+    ctx["id"] = "@id"
+    names: dict[str, list[str]] = defaultdict(list)
+    for iri in sorted(set(kinds) | classes):
+        with contextlib.suppress(KeyError):
+            names[_term_name(iri)[1]].append(iri)
+    for local, owners in sorted(names.items()):
+        if len(owners) != 1 or local in ctx:
+            continue
+        iri = owners[0]
+        prefix, _ = _term_name(iri)
+        curie = f"{prefix}:{local}"
+        kind = kinds.get(iri, set())
+        if iri in classes or not kind:
+            ctx[local] = curie
+        elif kind == {"@id"}:
+            ctx[local] = {"@id": curie, "@type": "@id"}
+        elif len(kind) == 1 and kind != {"@lang"} and next(iter(kind)) != XSD.string.value:
+            ctx[local] = {"@id": curie, "@type": _compact(next(iter(kind)))}
+        else:
+            ctx[local] = curie
+    return {"@context": ctx}
+
+
+def _compact(iri: str) -> str:
+    try:
+        prefix, local = _term_name(iri)
+    except KeyError:
+        return iri
+    return f"{prefix}:{local}"
+
+
+def compact_jsonld(triples: Iterable[Triple], context: dict[str, object]) -> dict[str, object]:
+    """Node objects grouped by subject, keyed by the context's terms."""
+    ctx = context["@context"]
+    assert isinstance(ctx, dict)
+    by_iri: dict[str, tuple[str, dict[str, object] | str]] = {}
+    for term, definition in ctx.items():
+        if isinstance(definition, dict) and term not in ("type", "id"):
+            by_iri[_expand(str(definition["@id"]), ctx)] = (term, definition)
+        elif isinstance(definition, str) and ":" in definition and not definition.startswith("http"):
+            by_iri[_expand(definition, ctx)] = (term, definition)
+    nodes: dict[str, dict[str, list[object]]] = defaultdict(lambda: defaultdict(list))
+    for t in sorted(triples, key=_sort_key):
+        s = _subject(t)
+        p = t.predicate.value
+        o = t.object
+        node = nodes[s]
+        if p == RDF.type.value and isinstance(o, NamedNode):
+            node["type"].append(by_iri[o.value][0] if o.value in by_iri else o.value)
+            continue
+        term, definition = by_iri.get(p, (p, p))
+        coerced = definition.get("@type") if isinstance(definition, dict) else None
+        value: object
+        if isinstance(o, NamedNode):
+            value = o.value if coerced == "@id" else {"@id": o.value}
+        elif isinstance(o, Literal):
+            if o.language:
+                value = {"@value": o.value, "@language": o.language}
+            elif o.datatype.value == XSD.string.value or coerced and _expand(str(coerced), ctx) == o.datatype.value:
+                value = o.value
+            else:
+                value = {"@value": o.value, "@type": o.datatype.value}
+        else:  # pragma: no cover - the graph has no blank nodes
+            raise ValueError(f"unexpected term {o!r}")
+        node[term].append(value)
+    graph = []
+    for s in sorted(nodes):
+        obj: dict[str, object] = {"id": s}
+        for key, values in sorted(nodes[s].items()):
+            obj[key] = values[0] if len(values) == 1 else values
+        graph.append(obj)
+    return {"@context": ctx, "@graph": graph}
+
+
+def _expand(curie: str, ctx: dict[str, object]) -> str:
+    prefix, _, local = curie.partition(":")
+    base = ctx.get(prefix)
+    return base + local if isinstance(base, str) else curie
+
+
+# -- VoID / DCAT -----------------------------------------------------------
+
+
+def _lit_int(n: int) -> Literal:
+    return Literal(str(n), datatype=XSD.integer)
+
+
+def void_triples(
+    base: str,
+    triples: set[Triple],
+    sources: list[SourceReport],
+    files: dict[str, Path],
+    built: dt.datetime,
+    extra: Iterable[Triple] = (),
+) -> list[Triple]:
+    """VoID + DCAT description of the release: counts, sources, dumps, licence."""
+    ds = NamedNode(f"{base}dataset")
+    out: list[Triple] = []
+
+    def add(s: NamedNode, p: NamedNode, o: NamedNode | Literal) -> None:
+        out.append(Triple(s, p, o))
+
+    subjects = {_subject(t) for t in triples}
+    classes: dict[str, set[str]] = defaultdict(set)
+    predicates = {t.predicate.value for t in triples}
+    for t in triples:
+        if t.predicate == RDF.type and isinstance(t.object, NamedNode):
+            classes[t.object.value].add(_subject(t))
+    add(ds, RDF.type, VOID.Dataset)
+    add(ds, RDF.type, DCAT.Dataset)
+    add(ds, RDFS.label, Literal("epar-graph", language="en"))
+    add(ds, DCTERMS.title, Literal("epar-graph: EMA European Public Assessment Reports as linked data", language="en"))
+    add(ds, DCTERMS.description, Literal(
+        "Medicines evaluated by the European Medicines Agency (products, active substances, holders, "
+        "marketing authorisations, documents, overview Q&A) as RDF. Source data: European Medicines "
+        "Agency; snapshot of February 2017 plus individual pages.", language="en"))
+    add(ds, DCTERMS.license, NamedNode(LICENCE))
+    add(ds, DCTERMS.created, Literal(built.isoformat(timespec="seconds"), datatype=XSD.dateTime))
+    add(ds, VOID.triples, _lit_int(len(triples)))
+    add(ds, VOID.entities, _lit_int(sum(1 for s in subjects if s.startswith(base))))
+    add(ds, VOID.distinctSubjects, _lit_int(len(subjects)))
+    add(ds, VOID.classes, _lit_int(len(classes)))
+    add(ds, VOID.properties, _lit_int(len(predicates)))
+    add(ds, VOID.uriSpace, Literal(base))
+    add(ds, VOID.vocabulary, NamedNode(ONTOLOGY_IRI))
+    add(ds, VOID.sparqlEndpoint, NamedNode(f"{base}sparql"))
+    for cls in sorted(classes):
+        part = NamedNode(f"{base}dataset/class/{_term_name(cls)[1] if _known(cls) else len(cls)}")
+        add(ds, VOID.classPartition, part)
+        add(part, getattr(VOID, "class"), NamedNode(cls))
+        add(part, VOID.entities, _lit_int(len(classes[cls])))
+    total_read = sum(s.read for s in sources)
+    add(ds, EPAR.recordsRead, _lit_int(total_read))
+    add(ds, EPAR.recordsAccepted, _lit_int(sum(s.accepted for s in sources)))
+    add(ds, EPAR.recordsRejected, _lit_int(sum(s.rejected for s in sources)))
+    for src in sources:
+        node = NamedNode(f"{base}dataset/source/{src.path.name}")
+        add(ds, DCTERMS.source, node)
+        add(node, RDFS.label, Literal(src.path.name))
+        add(node, DCTERMS.format, Literal(src.format))
+        if src.date:
+            add(node, DCTERMS.issued, Literal(src.date.isoformat(), datatype=XSD.date))
+        add(node, EPAR.recordsRead, _lit_int(src.read))
+        add(node, EPAR.recordsAccepted, _lit_int(src.accepted))
+        add(node, EPAR.recordsRejected, _lit_int(src.rejected))
+        _checksum(add, node, src.sha256)
+    for name, path in sorted(files.items()):
+        dist = NamedNode(f"{base}downloads/{name}")
+        add(ds, DCAT.distribution, dist)
+        if name.startswith("epar.nt") or name == "epar.ttl":
+            add(ds, VOID.dataDump, dist)
+        add(dist, RDF.type, DCAT.Distribution)
+        add(dist, RDFS.label, Literal(name))
+        add(dist, DCAT.downloadURL, dist)
+        suffix = "".join(path.suffixes[-1:])
+        add(dist, DCAT.mediaType, Literal(MEDIA_TYPES.get(suffix, "application/octet-stream")))
+        add(dist, DCAT.byteSize, Literal(str(path.stat().st_size), datatype=XSD.decimal))
+        add(dist, DCTERMS.license, NamedNode(LICENCE))
+        _checksum(add, dist, sha256_file(path))
+    out.extend(extra)
+    return out
+
+
+def _known(iri: str) -> bool:
+    try:
+        _term_name(iri)
+    except KeyError:
+        return False
+    return True
+
+
+def _checksum(add: Callable[[NamedNode, NamedNode, NamedNode | Literal], None], node: NamedNode, digest: str) -> None:
+    checksum = NamedNode(node.value + "#sha256")
+    add(node, SPDX.checksum, checksum)
+    add(checksum, RDF.type, SPDX.Checksum)
+    add(checksum, SPDX.algorithm, SPDX.checksumAlgorithm_sha256)
+    add(checksum, SPDX.checksumValue, Literal(digest, datatype=XSD.hexBinary))
+
+
+# -- release directory -----------------------------------------------------
+
+
+@contextlib.contextmanager
+def release_dir(out: Path) -> Iterator[Path]:
+    """A temporary directory that becomes ``out`` only if the block completes."""
+    out = out.resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    old = out.parent / f".{out.name}.old-{os.getpid()}"
+    if out.exists():
+        cache = out / STORE_CACHE
+        if cache.is_dir():
+            cache.rename(tmp / STORE_CACHE)  # keep the query store cache across releases
+        out.rename(old)
+    tmp.rename(out)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def write_bytes(path: Path, data: bytes, gz: bool = False) -> None:
+    if gz:
+        # mtime=0 keeps the gzip bytes identical for identical input
+        with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") as f:
+            f.write(data)
+    else:
+        path.write_bytes(data)
+
+
+def write_rejections(path: Path, rejections: list[Rejection]) -> None:
+    with path.open("w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["file", "record", "field", "message"])
+        for r in rejections:
+            w.writerow([r.file, r.record, r.field, r.message])
+
+
+def write_json(path: Path, obj: object) -> None:
+    path.write_text(json.dumps(obj, ensure_ascii=False, indent=1, sort_keys=False) + "\n", encoding="utf-8")

@@ -1,0 +1,90 @@
+"""``epar-graph query``: ask a build a SPARQL question from the command line."""
+
+from __future__ import annotations
+
+import gzip
+import sys
+from pathlib import Path
+
+import pyoxigraph
+from pyoxigraph import QueryBoolean, QueryResultsFormat, QuerySolutions, RdfFormat, Store
+from rich.console import Console
+from rich.table import Table
+
+EXIT_OK, EXIT_BAD_QUERY, EXIT_NO_DATA = 0, 1, 2
+
+
+def dump_files(data: Path) -> list[Path]:
+    """The N-Triples dumps of a build: the main graph and every link set."""
+    main = [p for p in (data / "epar.nt", data / "epar.nt.gz") if p.is_file()]
+    return main[:1] + sorted(data.glob("links-*.nt"))
+
+
+def load_build(data: Path) -> Store:
+    """An in-memory store holding a build's dumps (a few seconds for the bundled data)."""
+    files = dump_files(data)
+    if not files:
+        raise FileNotFoundError(f"no epar.nt in {data}: run `epar-graph build --out {data}` first")
+    store = Store()
+    for path in files:
+        if path.suffix == ".gz":
+            store.bulk_load(gzip.decompress(path.read_bytes()), RdfFormat.N_TRIPLES)
+        else:
+            store.bulk_load(path=str(path), format=RdfFormat.N_TRIPLES)
+    return store
+
+
+def _cell(term: object) -> str:
+    if term is None:
+        return ""
+    value = getattr(term, "value", None)
+    return str(value) if value is not None else str(term)
+
+
+def run_query(sparql: str, data: Path, fmt: str) -> int:
+    """Run ``sparql`` (or ``@file``) against the build in ``data`` and print the answer."""
+    err = Console(stderr=True)
+    if sparql.startswith("@"):
+        try:
+            sparql = Path(sparql[1:]).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            err.print(f"error: cannot read query file {sparql[1:]}: {exc}", markup=False)
+            return EXIT_NO_DATA
+    try:
+        store = load_build(data)
+    except (FileNotFoundError, OSError, SyntaxError) as exc:
+        err.print(f"error: {exc}", markup=False)
+        return EXIT_NO_DATA
+    try:
+        result = store.query(sparql)
+    except SyntaxError as exc:
+        err.print(f"error: malformed query: {exc}", markup=False)
+        return EXIT_BAD_QUERY
+    out = sys.stdout
+    if isinstance(result, QueryBoolean):
+        if fmt == "json":
+            out.write('{"head": {}, "boolean": %s}\n' % ("true" if bool(result) else "false"))
+        else:
+            out.write(("true" if bool(result) else "false") + "\n")
+        return EXIT_OK
+    if isinstance(result, QuerySolutions):
+        if fmt in ("csv", "json"):
+            rf = QueryResultsFormat.CSV if fmt == "csv" else QueryResultsFormat.JSON
+            data_bytes = result.serialize(format=rf)
+            out.write((data_bytes or b"").decode("utf-8"))
+            if fmt == "json":
+                out.write("\n")
+            return EXIT_OK
+        variables = [v.value for v in result.variables]
+        table = Table(*variables, show_lines=False)
+        rows = 0
+        for solution in result:
+            table.add_row(*(_cell(solution[v]) for v in variables))
+            rows += 1
+        Console().print(table)
+        err.print(f"{rows} row(s)")
+        return EXIT_OK
+    rdf_format = RdfFormat.JSON_LD if fmt == "json" else RdfFormat.TURTLE
+    data_bytes = pyoxigraph.serialize(result, format=rdf_format)
+    out.write((data_bytes or b"").decode("utf-8"))
+    return EXIT_OK

@@ -1,0 +1,108 @@
+"""The graph stage: concepts minted once, ATC hierarchy, document types and procedures."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from hypothesis import given
+from hypothesis import strategies as st
+from pyoxigraph import Literal, NamedNode
+
+from epar_graph import iris
+from epar_graph.graph import atc_ancestors, build_triples, document_type, section_label, title_procedure
+from epar_graph.model import Address, DocumentListing, Product
+from epar_graph.namespaces import EPAR, RDF, SKOS
+
+BASE = "https://example.org/epar/"
+
+
+def product(number: str, **kw: object) -> Product:
+    return Product(number, kw.pop("name", f"Medicine {number[-6:]}"), **kw)  # type: ignore[arg-type]
+
+
+def test_atc_ancestors_follow_the_code() -> None:
+    assert atc_ancestors("L04AX08") == ["L04AX08", "L04AX", "L04A", "L04", "L"]
+    assert atc_ancestors("l04") == ["L04", "L"]
+
+
+@given(st.from_regex(r"[A-Z][0-9]{2}[A-Z]{2}[0-9]{2}", fullmatch=True))
+def test_every_atc_ancestor_is_a_prefix(code: str) -> None:
+    chain = atc_ancestors(code)
+    assert chain[0] == code and chain[-1] == code[0]
+    assert all(code.startswith(level) for level in chain)
+    assert len(chain) == len(set(chain)) == 5
+
+
+def test_one_concept_per_atc_code_across_products() -> None:
+    triples = build_triples(
+        [product("EMEA/H/C/000001", atc_codes=("L04AX08",)), product("EMEA/H/C/000002", atc_codes=("L04AX01",))],
+        BASE,
+    )
+    l04 = NamedNode(iris.concept(BASE, "atc", "L04"))
+    assert sum(1 for t in triples if t.subject == l04 and t.predicate == RDF.type) == 1
+    narrower = {t.object for t in triples if t.subject == NamedNode(iris.concept(BASE, "atc", "L04AX"))
+                and t.predicate == SKOS.narrower}
+    assert narrower == {NamedNode(iris.concept(BASE, "atc", "L04AX08")), NamedNode(iris.concept(BASE, "atc", "L04AX01"))}
+
+
+def test_document_types_from_titles() -> None:
+    assert document_type("Alofisel : EPAR - Public assessment report")[0] == "public-assessment-report"
+    assert document_type("Alofisel-H-C-004258-II-0051-G : EPAR - Assessment report - Variation")[0] == (
+        "variation-assessment-report")
+    assert document_type("CHMP summary of positive opinion for Alofisel")[0] == "chmp-summary-of-opinion"
+    assert document_type("Alofisel : EPAR - Risk-management-plan summary")[0] == "risk-management-plan-summary"
+    assert document_type("Something else entirely")[0] == "other-document"
+
+
+def test_procedure_from_title() -> None:
+    assert title_procedure("Alofisel-H-C-004258-II-0051-G : EPAR - Assessment report - Variation") == (
+        "EMEA/H/C/004258/II/0051/G")
+    assert title_procedure("Alofisel : EPAR - Public assessment report") is None
+
+
+def test_section_label() -> None:
+    assert section_label("CHANGES_SINCE_INITIAL_AUTHORISATION") == "Changes since initial authorisation"
+
+
+def test_same_title_and_date_in_two_sections_is_one_document() -> None:
+    day = dt.date(2018, 4, 3)
+    docs = (
+        DocumentListing("X : EPAR - Public assessment report", day, "A_SECTION"),
+        DocumentListing("X : EPAR - Public assessment report", day, "B_SECTION"),
+        DocumentListing("X : EPAR - Public assessment report", dt.date(2019, 1, 1), "A_SECTION"),
+    )
+    triples = build_triples([product("EMEA/H/C/000003", documents=docs)], BASE)
+    documents = {t.object for t in triples if t.predicate == EPAR.document}
+    assert len(documents) == 2
+    sections = [t for t in triples if t.predicate == EPAR.documentSection]
+    assert len(sections) == 3
+
+
+def test_holders_with_spelling_variants_share_a_node() -> None:
+    triples = build_triples(
+        [
+            product("EMEA/H/C/000004", holder="Takeda Pharma A/S"),
+            product("EMEA/H/C/000005", holder="TAKEDA PHARMA A/S", holder_address=Address(country_code="DNK")),
+        ],
+        BASE,
+    )
+    holders = {t.object for t in triples if t.predicate == EPAR.holder}
+    assert holders == {NamedNode(iris.organisation(BASE, "Takeda Pharma A/S"))}
+
+
+def test_no_blank_nodes_and_every_subject_labelled() -> None:
+    p = product(
+        "EMEA/H/C/000006",
+        status="Authorised",
+        active_substances=("a", "b"),
+        therapeutic_areas=("Diabetes Mellitus",),
+        pharmacotherapeutic_group={"en": "Drugs used in diabetes"},
+        holder="Lab", holder_address=Address("1 Road", "1000", "Town", "BEL", "Belgium"),
+    )
+    triples = build_triples([p], BASE)
+    assert all(isinstance(t.subject, NamedNode) and not isinstance(t.object, tuple) for t in triples)
+    subjects = {t.subject for t in triples}
+    labelled = {t.subject for t in triples if t.predicate.value.endswith("#label")}
+    assert subjects == labelled
+    assert any(t.object == Literal("false", datatype=NamedNode("http://www.w3.org/2001/XMLSchema#boolean"))
+               for t in build_triples([product("EMEA/H/C/000007", is_generic=False)], BASE))
