@@ -121,7 +121,10 @@ class GraphBuilder:
     base: str
     triples: set[Triple] = field(default_factory=set)
     _concepts: set[str] = field(default_factory=set)
-    _top: dict[str, set[str]] = field(default_factory=dict)
+    #: concept IRI → language → its one preferred label (later spellings become altLabels)
+    _pref: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: entity IRI → the first spelling of its name (later spellings become altLabels)
+    _names: dict[str, str] = field(default_factory=dict)
     _atc_names: dict[str, str] = field(default_factory=_atc_main_groups)
 
     def add(self, s: NamedNode, p: NamedNode, o: Object) -> None:
@@ -142,8 +145,12 @@ class GraphBuilder:
     ) -> NamedNode:
         iri = iris.concept(self.base, scheme, key)
         node = NamedNode(iri)
+        pref = self._pref.setdefault(iri, {})
         for lang, text in (labels or {}).items():
-            self.add(node, SKOS.prefLabel, Literal(text, language=lang))
+            if pref.setdefault(lang, text) == text:
+                self.add(node, SKOS.prefLabel, Literal(text, language=lang))
+            else:
+                self.add(node, SKOS.altLabel, Literal(text, language=lang))
         if iri in self._concepts:
             return node
         self._concepts.add(iri)
@@ -179,13 +186,29 @@ class GraphBuilder:
 
     # -- entities ---------------------------------------------------------
 
-    def organisation(self, name: str, address: Address | None) -> NamedNode:
-        node = NamedNode(iris.organisation(self.base, name))
-        self.add(node, RDF.type, EPAR.Organisation)
+    def named(self, iri: str, cls: NamedNode, name: str) -> NamedNode:
+        """A node for a named entity whose spellings merge under one normalised name.
+
+        The first spelling is the label; other spellings of the same normalised
+        name are kept as skos:altLabel so every node has exactly one label.
+        """
+        node = NamedNode(iri)
+        first = self._names.setdefault(iri, name)
+        if first != name:
+            self.add(node, SKOS.altLabel, Literal(name))
+            return node
+        self.add(node, RDF.type, cls)
         self.add(node, RDFS.label, Literal(name))
-        self.add(node, SCHEMA.name, Literal(name))
-        if address is not None:
-            addr = NamedNode(iris.address(self.base, name))
+        return node
+
+    def organisation(self, name: str, address: Address | None) -> NamedNode:
+        iri = iris.organisation(self.base, name)
+        node = self.named(iri, EPAR.Organisation, name)
+        self.add(node, SCHEMA.name, Literal(self._names[iri]))
+        addr_iri = iris.address(self.base, name)
+        if address is not None and addr_iri not in self._names:
+            self._names[addr_iri] = name
+            addr = NamedNode(addr_iri)
             self.add(node, SCHEMA.address, addr)
             self.add(addr, RDF.type, SCHEMA.PostalAddress)
             locality = " ".join(x for x in (address.postal_code, address.locality) if x)
@@ -202,10 +225,7 @@ class GraphBuilder:
         return node
 
     def substance(self, name: str) -> NamedNode:
-        node = NamedNode(iris.substance(self.base, name))
-        self.add(node, RDF.type, EPAR.ActiveSubstance)
-        self.add(node, RDFS.label, Literal(name))
-        return node
+        return self.named(iris.substance(self.base, name), EPAR.ActiveSubstance, name)
 
     def procedure(self, auth: NamedNode, number: str) -> NamedNode:
         node = NamedNode(iris.procedure(self.base, number))

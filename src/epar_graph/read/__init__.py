@@ -5,15 +5,46 @@ its name) and hands it to the reader for that format. Every input record ends
 up either as a record or as a :class:`~epar_graph.model.Rejection`; the
 ``count`` of a :class:`ReadResult` is the number of records seen, so
 ``count == len(records) + len(rejections)`` always holds.
+
+Formats (the ``format`` of a result):
+
+==================  ==========================================================
+``ema-xls``         EMA's legacy "download results to spreadsheet" export (2017)
+``ema-xlsx``        EMA's current medicines export, ``.xlsx``
+``ema-json``        EMA's current medicines export, JSON ``{"meta", "data"}``
+``epar-table``      the EPAR search-result table (CSV, page paths, MeSH areas)
+``epar-table-merged`` the same table merged with the export (``emea`` column)
+``medpath``         a MedPath "EMA Approval" page saved as text
+``unknown``         anything else: one rejection, record "-", field "-"
+==================  ==========================================================
 """
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
+import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from epar_graph.model import ProductRecord, Rejection
+from epar_graph.read import ema_export, epar_table, medpath
+from epar_graph.read.common import EXPORT_DATE, Outcome
+
+EMA_XLS = "ema-xls"
+EMA_XLSX = "ema-xlsx"
+EMA_JSON = "ema-json"
+EPAR_TABLE = "epar-table"
+EPAR_TABLE_MERGED = "epar-table-merged"
+MEDPATH = "medpath"
+UNKNOWN = "unknown"
+FORMATS = (EMA_XLS, EMA_XLSX, EMA_JSON, EPAR_TABLE, EPAR_TABLE_MERGED, MEDPATH, UNKNOWN)
+
+_OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_ZIP = b"PK\x03\x04"
+_SNIFF = 64 * 1024
 
 
 @dataclass
@@ -22,9 +53,108 @@ class ReadResult:
     format: str
     records: list[ProductRecord] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
-    #: the date the source states for itself (an export date), when it states one
-    date: dt.date | None = None
+    #: Problems in accepted records: the bad value was left out, the record kept.
+    #: Not part of ``count`` (each of these records is already in ``records``).
+    warnings: list[Rejection] = field(default_factory=list)
+    #: Facts about the file itself, e.g. ``export_date`` (ISO) from the .xls letterhead.
+    metadata: dict[str, str] = field(default_factory=dict)
 
     @property
     def count(self) -> int:
         return len(self.records) + len(self.rejections)
+
+    @property
+    def date(self) -> dt.date | None:
+        """The date of the data, when the file states it (an export's date); else ``None``."""
+        value = self.metadata.get(EXPORT_DATE)
+        try:
+            return dt.date.fromisoformat(value) if value else None
+        except ValueError:
+            return None
+
+
+class _Unknown(Exception):
+    """Why a file's format could not be told (the message goes into the rejection)."""
+
+
+def _text(data: bytes) -> str:
+    if b"\x00" in data[:_SNIFF]:
+        raise _Unknown("binary content (NUL bytes), not a recognised format")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise _Unknown(f"not UTF-8 text ({err.reason} at byte {err.start})") from None
+
+
+def _detect(path: Path) -> str:
+    """The format name, or :class:`_Unknown` saying why there is none."""
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise _Unknown(f"cannot read file: {err.strerror or err}") from None
+    if not data.strip():
+        raise _Unknown("file is empty")
+    if data.startswith(_OLE2):
+        return EMA_XLS
+    if data.startswith(_ZIP):
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                names = set(archive.namelist())
+        except zipfile.BadZipFile as err:
+            raise _Unknown(f"damaged ZIP archive: {err}") from None
+        if "xl/workbook.xml" in names:
+            return EMA_XLSX
+        raise _Unknown("a ZIP archive that is not an .xlsx workbook")
+    text = _text(data)
+    stripped = text.lstrip()
+    if stripped[:1] == "{" or (stripped[:1] == "[" and stripped[1:].lstrip()[:1] in ("{", "]")):
+        return EMA_JSON
+    if medpath.looks_like_medpath(text):
+        return MEDPATH
+    try:
+        header = next(csv.reader(io.StringIO(stripped, newline="")), [])
+    except csv.Error:
+        header = []
+    kind = epar_table.table_kind(header)
+    if kind == epar_table.MERGED:
+        return EPAR_TABLE_MERGED
+    if kind == epar_table.SCRAPE:
+        return EPAR_TABLE
+    raise _Unknown("not a recognised format (EMA export, EPAR table or MedPath page)")
+
+
+def detect_format(path: Path) -> str:
+    """The format of ``path`` told from its content: one of :data:`FORMATS`."""
+    try:
+        return _detect(path)
+    except _Unknown:
+        return UNKNOWN
+
+
+_READERS: dict[str, Callable[[Path], Outcome]] = {
+    EMA_XLS: ema_export.read_xls,
+    EMA_XLSX: ema_export.read_xlsx,
+    EMA_JSON: ema_export.read_json,
+    EPAR_TABLE: epar_table.read_table,
+    EPAR_TABLE_MERGED: epar_table.read_table,
+    MEDPATH: medpath.read_medpath,
+}
+
+
+def read_source(path: Path) -> ReadResult:
+    """Read one input file, whatever its format; never raises for bad input.
+
+    A file that cannot be read or recognised gives a result of format
+    "unknown" with one rejection (record "-", field "-") saying why.
+    """
+    path = Path(path)
+    try:
+        fmt = _detect(path)
+    except _Unknown as why:
+        return ReadResult(path, UNKNOWN, rejections=[Rejection(str(path), "-", "-", str(why))])
+    try:
+        out = _READERS[fmt](path)
+    except Exception as err:  # a reader bug or a library failing on odd input: still a report
+        out = Outcome()
+        out.file_error(str(path), f"could not be read as {fmt}: {type(err).__name__}: {err}")
+    return ReadResult(path, fmt, out.records, out.rejections, out.warnings, out.metadata)

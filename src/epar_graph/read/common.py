@@ -1,0 +1,372 @@
+"""Checks and clean-ups every reader shares.
+
+The sources spell the same facts in different ways (``dd/mm/yyyy`` or ISO or
+"March 23, 2018"; "yes"/"Yes"/``True``; holder names with trailing
+non-breaking spaces and address lines). Normalising them here means that two
+sources stating the same fact produce equal values, so merging by product
+number works, and that a bad value is reported the same way whichever reader
+met it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pycountry
+
+from epar_graph.model import PRODUCT_NUMBER_RE, STATUSES, Address, ProductRecord, Rejection
+
+
+class FieldError(ValueError):
+    """A value that stops a record from being accepted; names the field at fault."""
+
+    def __init__(self, field_name: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field_name
+        self.message = message
+
+
+#: Metadata key of the date a file's data was exported (ISO ``yyyy-mm-dd``).
+EXPORT_DATE = "export_date"
+
+
+@dataclass
+class Outcome:
+    """What a reader found in one file, before it is wrapped in a ``ReadResult``."""
+
+    records: list[ProductRecord] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+    #: Accepted records whose bad value was dropped (counted in neither list).
+    warnings: list[Rejection] = field(default_factory=list)
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    def reject(self, file: str, record: str, field_name: str, message: str) -> None:
+        self.rejections.append(Rejection(file, record, field_name, message))
+
+    def file_error(self, file: str, message: str, field_name: str = "-") -> None:
+        """A fault in the file as a whole (no record to blame): one rejection for record "-"."""
+        self.reject(file, "-", field_name, message)
+
+    def add(
+        self,
+        file: str,
+        record: str,
+        build: Callable[[], ProductRecord],
+        warnings: Iterable[tuple[str, str]] = (),
+    ) -> bool:
+        """Run one record's builder; a :class:`FieldError` becomes a rejection, not an exception.
+
+        ``warnings`` (field, message) are kept only when the record is accepted:
+        a rejected record is reported once, for the reason it was rejected.
+        """
+        try:
+            self.records.append(build())
+        except FieldError as err:
+            self.reject(file, record, err.field, err.message)
+            return False
+        self.warnings.extend(Rejection(file, record, f, m) for f, m in warnings)
+        return True
+
+
+def source_name(path: Path) -> str:
+    """The provenance stored on records: the file name, not the machine-specific path."""
+    return path.name
+
+
+_SPACE = re.compile(r"\s+")
+
+
+def clean(value: object) -> str:
+    """A cell or JSON value as tidy text: no NBSPs, single spaces, stripped; ``None`` → "".
+
+    Whole floats print as integers ("4.0" → "4") because spreadsheets store
+    every number as a float.
+    """
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return _SPACE.sub(" ", str(value).replace("\u00a0", " ")).strip()
+
+
+def clean_block(value: object) -> str:
+    """Like :func:`clean` but keeps line breaks (as single "\\n") for multi-line prose."""
+    if value is None:
+        return ""
+    lines = (clean(line) for line in str(value).replace("\r", "\n").split("\n"))
+    return "\n".join(line for line in lines if line)
+
+
+def required(value: object, field_name: str) -> str:
+    text = clean(value)
+    if not text:
+        raise FieldError(field_name, "required value is missing")
+    return text
+
+
+def product_number(value: object, field_name: str) -> str:
+    """A product number ``EMEA/H/C/dddddd``, whitespace removed (exports pad it with spaces)."""
+    text = _SPACE.sub("", clean(value))
+    if not text:
+        raise FieldError(field_name, "required product number is missing")
+    if not PRODUCT_NUMBER_RE.match(text):
+        raise FieldError(field_name, f"{clean(value)!r} is not a product number EMEA/H/C/dddddd")
+    return text
+
+
+def status(value: object, field_name: str) -> str | None:
+    """One of :data:`model.STATUSES` in EMA's spelling; an unknown word is an error."""
+    text = clean(value)
+    if not text:
+        return None
+    for known in STATUSES:
+        if known.lower() == text.lower():
+            return known
+    raise FieldError(field_name, f"unknown status {text!r} (expected one of {', '.join(STATUSES)})")
+
+
+# --- dates --------------------------------------------------------------------------------
+
+_MONTHS = {
+    name.lower(): i
+    for i, name in enumerate(
+        ["January", "February", "March", "April", "May", "June", "July", "August",
+         "September", "October", "November", "December"],
+        start=1,
+    )
+}
+_MONTH_NAMES = "|".join(_MONTHS)
+_DMY = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})")
+_ISO = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:[T ][\d:.]+(?:Z|[+-]\d\d:?\d\d)?)?")
+_MONTH_DAY_YEAR = re.compile(rf"({_MONTH_NAMES})\s+(\d{{1,2}}),?\s+(\d{{4}})", re.IGNORECASE)
+_DAY_MONTH_YEAR = re.compile(rf"(\d{{1,2}})\s+({_MONTH_NAMES})\s+(\d{{4}})", re.IGNORECASE)
+#: A date inside prose, in either of the spellings EMA and MedPath use.
+DATE_IN_TEXT = re.compile(
+    rf"\b(?:\d{{1,2}}\s+(?:{_MONTH_NAMES})\s+\d{{4}}|(?:{_MONTH_NAMES})\s+\d{{1,2}},?\s+\d{{4}})\b",
+    re.IGNORECASE,
+)
+#: Values the exports put where a date is not applicable.
+_NO_DATE = {"", "-", "n/a", "na"}
+
+
+def _make_date(year: str, month: int | str, day: str, raw: str, field_name: str) -> dt.date:
+    try:
+        return dt.date(int(year), int(month), int(day))
+    except ValueError:
+        raise FieldError(field_name, f"impossible date {raw!r}") from None
+
+
+def parse_date(value: object, field_name: str) -> dt.date | None:
+    """A date from a cell or text, strictly: a malformed or impossible date is an error.
+
+    Accepts ``date``/``datetime`` objects (spreadsheet cells), ``dd/mm/yyyy``,
+    ISO ``yyyy-mm-dd`` (optionally with a time), "March 23, 2018" and
+    "23 March 2018". Empty and "-" mean "no date".
+    """
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    text = clean(value)
+    if text.lower() in _NO_DATE:
+        return None
+    if m := _DMY.fullmatch(text):
+        return _make_date(m[3], m[2], m[1], text, field_name)
+    if m := _ISO.fullmatch(text):
+        return _make_date(m[1], m[2], m[3], text, field_name)
+    if m := _MONTH_DAY_YEAR.fullmatch(text):
+        return _make_date(m[3], _MONTHS[m[1].lower()], m[2], text, field_name)
+    if m := _DAY_MONTH_YEAR.fullmatch(text):
+        return _make_date(m[3], _MONTHS[m[2].lower()], m[1], text, field_name)
+    raise FieldError(field_name, f"{text!r} is not a date")
+
+
+def is_date_shaped(text: str) -> bool:
+    """Written like a date, even an impossible one ("February 30, 2018"), so it gets checked."""
+    return bool(
+        _DMY.fullmatch(text)
+        or _ISO.fullmatch(text)
+        or _MONTH_DAY_YEAR.fullmatch(text)
+        or _DAY_MONTH_YEAR.fullmatch(text)
+    )
+
+
+def dates_in_text(text: str, field_name: str) -> list[dt.date]:
+    """Every date written out in a piece of prose, in order of appearance."""
+    return [d for m in DATE_IN_TEXT.finditer(text) if (d := parse_date(m[0], field_name))]
+
+
+# --- flags and numbers --------------------------------------------------------------------
+
+_TRUE = {"yes", "y", "true", "1"}
+_FALSE = {"no", "n", "false", "0"}
+
+
+def parse_bool(value: object, field_name: str) -> bool | None:
+    """"yes"/"no" in any case (or a real bool) → bool; empty → unknown (``None``)."""
+    if isinstance(value, bool):
+        return value
+    text = clean(value).lower()
+    if not text or text == "-":
+        return None
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise FieldError(field_name, f"{clean(value)!r} is not yes/no")
+
+
+def parse_int(value: object, field_name: str) -> int | None:
+    """A whole number; spreadsheets give "4.0", JSON gives "4" or 4."""
+    if isinstance(value, bool):
+        raise FieldError(field_name, f"{value!r} is not a whole number")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        if value.is_integer():
+            return int(value)
+        raise FieldError(field_name, f"{value!r} is not a whole number")
+    text = clean(value)
+    if not text or text == "-":
+        return None
+    if m := re.fullmatch(r"(\d+)(?:\.0+)?", text):
+        return int(m[1])
+    raise FieldError(field_name, f"{text!r} is not a whole number")
+
+
+# --- lists inside one cell ----------------------------------------------------------------
+
+#: A slash with whitespace on at least one side separates substances; a bare slash
+#: (``A/VietNam/1194/2004``) is part of a strain name.
+_SUBSTANCE_SEP = re.compile(r"\s+/\s*|\s*/\s+")
+
+
+def split_substances(text: object) -> tuple[str, ...]:
+    """"a / b / c" → three substances; strain names with bare slashes stay whole."""
+    parts = (clean(p).strip(",").strip() for p in _SUBSTANCE_SEP.split(clean(text)))
+    return tuple(dict.fromkeys(p for p in parts if p))
+
+
+_AREA_SEP = re.compile(r"\s*;\s*|\s*\n\s*|\s{2,}")
+
+
+def split_areas(text: object) -> tuple[str, ...]:
+    """MeSH headings: separated by two spaces (2017 table), ";" or new lines (current exports).
+
+    A single space or a comma is part of a heading ("Carcinoma, Non-Small-Cell Lung").
+    """
+    raw = "" if text is None else str(text).replace("\u00a0", " ")
+    parts = (clean(p) for p in _AREA_SEP.split(raw))
+    return tuple(dict.fromkeys(p for p in parts if p))
+
+
+#: ATC codes at any level: L, L04, L04A, L04AX, L04AX08.
+ATC_RE = re.compile(r"^[A-Z](\d\d([A-Z]([A-Z](\d\d)?)?)?)?$")
+
+
+def split_atc(text: object, field_name: str) -> tuple[tuple[str, ...], list[str]]:
+    """ATC codes (comma/semicolon/newline separated, inner spaces dropped: "C10 AX10").
+
+    Returns the valid codes and a list of messages about values that are not
+    ATC codes, which the caller reports without rejecting the whole record.
+    """
+    codes: list[str] = []
+    problems: list[str] = []
+    for part in re.split(r"[,;\n]", "" if text is None else str(text)):
+        code = _SPACE.sub("", part.replace("\u00a0", "")).upper()
+        if not code:
+            continue
+        if ATC_RE.match(code):
+            codes.append(code)
+        else:
+            problems.append(f"{clean(part)!r} is not an ATC code; left out")
+    return tuple(dict.fromkeys(codes)), problems
+
+
+# --- organisations ------------------------------------------------------------------------
+
+_UK_POSTCODE = re.compile(r"^(?P<locality>.*?)\s+(?P<postal>[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2})$")
+_LEADING_POSTCODE = re.compile(
+    r"^(?P<postal>(?:[A-Z]{1,3}-)?\d[\d\s-]*\d|\d+)\s+(?P<locality>\D.*)$"
+)
+
+
+def country(name: str) -> tuple[str | None, str | None]:
+    """(ISO 3166 alpha-3 code, name as printed) for a country name or code pycountry knows."""
+    text = clean(name)
+    for candidate in (text, re.sub(r"^the\s+", "", text, flags=re.IGNORECASE)):
+        try:
+            found = pycountry.countries.lookup(candidate)
+        except LookupError:
+            continue
+        return str(found.alpha_3), text
+    return None, text or None
+
+
+def address(parts: Sequence[str]) -> Address | None:
+    """An address from its printed parts: street lines…, "postal-code locality", country.
+
+    The country is the last part when pycountry recognises it. The part
+    holding the postal code is the last one that starts with digits ("2665
+    Vallensbaek Strand", "111 20 Stockholm") or ends with a UK postcode
+    ("Chertsey KT16 0RS"); everything before it is the street.
+    """
+    items = [clean(p) for p in parts if clean(p)]
+    if not items:
+        return None
+    code, country_name = country(items[-1])
+    if code:
+        items = items[:-1]
+    else:
+        country_name = None
+    postal = locality = None
+    for i in range(len(items) - 1, -1, -1):
+        m = _LEADING_POSTCODE.match(items[i]) or _UK_POSTCODE.match(items[i])
+        if m and (i > 0 or len(items) == 1):
+            postal = _SPACE.sub(" ", m["postal"]).strip()
+            locality = m["locality"].strip() or None
+            items = items[:i] + items[i + 1 :]
+            break
+    if not postal and len(items) > 1:
+        locality = items.pop()
+    street = ", ".join(items) or None
+    if not any((street, postal, locality, code)):
+        return None
+    return Address(street, postal, locality, code, country_name)
+
+
+def holder(value: object) -> tuple[str | None, Address | None]:
+    """Holder name and address from an export cell.
+
+    The 2017 export mostly holds just the name (with trailing NBSPs), but a
+    few cells carry the whole address on the following lines.
+    """
+    lines = clean_block(value).split("\n")
+    lines = [line for line in lines if line]
+    if not lines:
+        return None, None
+    rest: list[str] = []
+    for line in lines[1:]:
+        rest.extend(p for p in (clean(x) for x in line.split(",")) if p)
+    return lines[0], address(rest) if rest else None
+
+
+# --- text detection -----------------------------------------------------------------------
+
+
+_CJK = re.compile(r"[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]")
+
+
+def has_cjk(text: str) -> bool:
+    """True when the text holds CJK ideographs (the Chinese label of a MedPath page)."""
+    return bool(_CJK.search(text))
+
+
+def unique(items: Iterable[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(i for i in items if i))

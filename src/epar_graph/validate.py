@@ -1,0 +1,544 @@
+"""Check RDF data against the SHACL shapes and report what is wrong, in words.
+
+The shapes (``shapes/epar.shacl.ttl``) are the contract of a release: every
+constraint carries an ``sh:message``, so a report can be read without knowing
+SHACL. This module loads RDF in any common syntax, runs pySHACL over it and
+turns the results graph into typed :class:`Violation` records, which the
+renderers print as text, Turtle, JSON or JUnit XML (for CI dashboards).
+
+pySHACL runs without inference and without SHACL-AF: the data graph states
+every type explicitly, and skipping inference keeps a full release (tens of
+thousands of triples) to seconds rather than minutes.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import re
+import sys
+import warnings
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import rdflib
+from rdflib.collection import Collection
+from rdflib.namespace import RDF, SH
+from rdflib.term import BNode, Literal, Node, URIRef
+
+from epar_graph import config
+from epar_graph.namespaces import PREFIXES
+
+SHAPES_NS = "https://w3id.org/epar/shapes#"
+
+#: File-name endings and the rdflib parser that reads them (longest first).
+_FORMATS_BY_SUFFIX: tuple[tuple[str, str], ...] = (
+    (".jsonld", "json-ld"),
+    (".json", "json-ld"),
+    (".ttl", "turtle"),
+    (".turtle", "turtle"),
+    (".nt", "nt"),
+    (".ntriples", "nt"),
+    (".nq", "nquads"),
+    (".trig", "trig"),
+    (".n3", "n3"),
+    (".rdf", "xml"),
+    (".owl", "xml"),
+    (".xml", "xml"),
+)
+
+#: Characters XML 1.0 cannot carry at all, even escaped.
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+class UnreadableInput(Exception):
+    """An input file that is missing, binary or not valid RDF in the syntax it claims."""
+
+    def __init__(self, file: Path | str, reason: str) -> None:
+        super().__init__(f"{file}: {reason}")
+        self.file = str(file)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One validation result.
+
+    ``focus_node``, ``shape`` and ``constraint`` are IRIs; ``path`` is the
+    property IRI (or a SPARQL-style path for complex SHACL paths); ``value``
+    is the offending value in N-Triples notation, so literals keep their
+    datatype and language.
+    """
+
+    focus_node: str
+    path: str | None
+    value: str | None
+    shape: str
+    constraint: str
+    message: str
+    severity: str
+
+
+@dataclass
+class ValidationReport:
+    """The outcome of one validation run."""
+
+    conforms: bool
+    violations: list[Violation]
+    #: Every named shape in the shapes graph: the JUnit report lists passing ones too.
+    shapes: list[str] = field(default_factory=list)
+    #: Size of the data graph that was checked.
+    triples: int = 0
+    #: pySHACL's own results graph, for the Turtle report.
+    results_graph: rdflib.Graph = field(default_factory=rdflib.Graph, repr=False, compare=False)
+
+
+# ---------------------------------------------------------------------------
+# Loading RDF
+
+
+def _format_for(name: str, text: str) -> str:
+    """The rdflib parser for a file: by extension, else by a look at its first characters."""
+    lower = name.lower()
+    if lower.endswith(".gz"):
+        lower = lower[:-3]
+    for suffix, fmt in _FORMATS_BY_SUFFIX:
+        if lower.endswith(suffix):
+            return fmt
+    head = text.lstrip("\ufeff \t\r\n")[:200]
+    if head.startswith(("<?xml", "<rdf:RDF")):
+        return "xml"
+    if head.startswith(("{", "[")):
+        return "json-ld"
+    return "turtle"  # Turtle also reads N-Triples
+
+
+def _read_text(path: Path) -> str:
+    """The file's text, refusing binary content with a reason a user can act on."""
+    if not path.exists():
+        raise UnreadableInput(path, "no such file")
+    if path.is_dir():
+        raise UnreadableInput(path, "is a directory, not an RDF file")
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise UnreadableInput(path, f"cannot be read ({exc.strerror or exc})") from None
+    if path.name.lower().endswith(".gz") or raw[:2] == b"\x1f\x8b":
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError) as exc:
+            raise UnreadableInput(path, f"is not a valid gzip file ({exc})") from None
+    if b"\x00" in raw[:8192]:
+        raise UnreadableInput(path, "is a binary file, not RDF")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UnreadableInput(
+            path, f"is not UTF-8 text (byte {exc.start}); RDF files must be UTF-8"
+        ) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return " ".join(text.splitlines()[:3])[:300]
+
+
+def load_rdf(paths: Iterable[Path | str]) -> rdflib.Graph:
+    """Parse RDF files (Turtle, N-Triples, gzipped N-Triples, JSON-LD, RDF/XML) into one graph.
+
+    The syntax comes from the file extension, or from the content when the
+    extension says nothing. Any file that cannot be parsed raises
+    :class:`UnreadableInput` naming it, so the caller never shows a traceback.
+    """
+    graph = rdflib.Graph()
+    for item in paths:
+        path = Path(item)
+        text = _read_text(path)
+        fmt = _format_for(path.name, text)
+        part = rdflib.Graph()
+        try:
+            with warnings.catch_warnings():
+                # rdflib's JSON-LD parser uses its own deprecated classes; not the user's concern
+                warnings.simplefilter("ignore", DeprecationWarning)
+                part.parse(data=text, format=fmt, publicID=path.resolve().as_uri())
+        except Exception as exc:  # rdflib's parsers raise many unrelated exception types
+            raise UnreadableInput(path, f"is not valid {fmt} ({_first_line(exc)})") from None
+        graph += part
+    return graph
+
+
+def _rebase(term: Node, base: str) -> Node:
+    text = str(term)
+    if isinstance(term, URIRef) and text.startswith(config.DEFAULT_BASE + "scheme/"):
+        return URIRef(base + text[len(config.DEFAULT_BASE):])
+    return term
+
+
+@lru_cache(maxsize=4)
+def _shapes_graph(path: str, mtime: float, base: str) -> rdflib.Graph:
+    """The parsed shapes file; cached because tests and the CLI validate many graphs.
+
+    The shapes name the concept schemes under the default base IRI; a build
+    minted under another base (``EPAR_BASE``) gets shapes that name its schemes.
+    """
+    del mtime  # part of the cache key only: an edited file is parsed again
+    graph = load_rdf([path])
+    if base == config.DEFAULT_BASE:
+        return graph
+    rebased = rdflib.Graph()
+    for s, p, o in graph:
+        rebased.add((_rebase(s, base), p, _rebase(o, base)))
+    return rebased
+
+
+def load_shapes(shapes: Path | None = None) -> rdflib.Graph:
+    """The SHACL shapes graph (default: the project's ``shapes/epar.shacl.ttl``)."""
+    path = Path(shapes) if shapes is not None else config.SHAPES_FILE
+    try:
+        mtime = path.stat().st_mtime
+    except OSError:
+        raise UnreadableInput(path, "no such shapes file") from None
+    return _shapes_graph(str(path.resolve()), mtime, config.base_iri())
+
+
+# ---------------------------------------------------------------------------
+# Validation
+
+
+def _node_text(node: Node | None) -> str | None:
+    if node is None:
+        return None
+    if isinstance(node, Literal):
+        return node.n3()
+    return str(node)
+
+
+def _path_text(graph: rdflib.Graph, node: Node | None) -> str | None:
+    """A SHACL property path as a SPARQL property path (plain IRI for a simple path)."""
+    if node is None:
+        return None
+    if isinstance(node, URIRef):
+        return str(node)
+    if not isinstance(node, BNode):
+        return str(node)
+
+    def part(n: Node) -> str:
+        text = _path_text(graph, n) or ""
+        return f"<{text}>" if isinstance(n, URIRef) else f"({text})"
+
+    if (node, RDF.first, None) in graph:
+        return "/".join(part(n) for n in Collection(graph, node))
+    alternatives = graph.value(node, SH.alternativePath)
+    if alternatives is not None:
+        return "|".join(part(n) for n in Collection(graph, alternatives))
+    for predicate, suffix in (
+        (SH.zeroOrMorePath, "*"),
+        (SH.oneOrMorePath, "+"),
+        (SH.zeroOrOnePath, "?"),
+    ):
+        inner = graph.value(node, predicate)
+        if inner is not None:
+            return part(inner) + suffix
+    inverse = graph.value(node, SH.inversePath)
+    if inverse is not None:
+        return "^" + part(inverse)
+    return str(node)
+
+
+def _message(graph: rdflib.Graph, result: Node) -> str:
+    """The result's message, preferring English when the shape gives several."""
+    messages = [m for m in graph.objects(result, SH.resultMessage) if isinstance(m, Literal)]
+    if not messages:
+        return ""
+    english = [m for m in messages if m.language in (None, "en")]
+    return str(sorted(english or messages)[0])
+
+
+def _severity(node: Node | None) -> str:
+    text = str(node) if node is not None else str(SH.Violation)
+    return text[len(str(SH)):] if text.startswith(str(SH)) else text
+
+
+def _violations(results: rdflib.Graph) -> list[Violation]:
+    """Top-level results of a pySHACL report (nested ``sh:detail`` results stay in the graph)."""
+    found = []
+    for report in results.subjects(RDF.type, SH.ValidationReport):
+        for result in results.objects(report, SH.result):
+            found.append(
+                Violation(
+                    focus_node=_node_text(results.value(result, SH.focusNode)) or "",
+                    path=_path_text(results, results.value(result, SH.resultPath)),
+                    value=_node_text(results.value(result, SH.value)),
+                    shape=_node_text(results.value(result, SH.sourceShape)) or "",
+                    constraint=_node_text(results.value(result, SH.sourceConstraintComponent)) or "",
+                    message=_message(results, result),
+                    severity=_severity(results.value(result, SH.resultSeverity)),
+                )
+            )
+    found.sort(key=lambda v: (v.shape, v.focus_node, v.path or "", v.value or "", v.constraint))
+    return found
+
+
+def _named_shapes(shapes: rdflib.Graph) -> list[str]:
+    names = {
+        str(s)
+        for kind in (SH.NodeShape, SH.PropertyShape)
+        for s in shapes.subjects(RDF.type, kind)
+        if isinstance(s, URIRef)
+    }
+    return sorted(names)
+
+
+def validate_graph(data: rdflib.Graph, shapes: Path | None = None) -> ValidationReport:
+    """Validate ``data`` against the shapes file and return a typed report.
+
+    Raises :class:`UnreadableInput` if the shapes file cannot be read.
+    """
+    import pyshacl  # slow to import; only the validate stage needs it
+    from pyshacl.errors import ReportableRuntimeError
+
+    shapes_graph = load_shapes(shapes)
+    shapes_path = shapes if shapes is not None else config.SHAPES_FILE
+    # pySHACL logs its own copy of every error to stderr; ours is the one-line message below
+    log = logging.getLogger("pyshacl-validate")
+    was_disabled, log.disabled = log.disabled, True
+    try:
+        conforms, results, _text = pyshacl.validate(
+            data,
+            shacl_graph=shapes_graph,
+            inference="none",
+            advanced=False,
+            abort_on_first=False,
+            allow_warnings=False,
+            allow_infos=False,
+        )
+    except ReportableRuntimeError as exc:  # a shapes file that parses but is not valid SHACL
+        raise UnreadableInput(shapes_path, f"is not usable SHACL ({_first_line(exc)})") from None
+    finally:
+        log.disabled = was_disabled
+    if not isinstance(results, rdflib.Graph):  # pySHACL hands back a ValidationFailure here
+        raise UnreadableInput(shapes_path, f"could not be evaluated ({_first_line(results)})")
+    return ValidationReport(
+        conforms=bool(conforms),
+        violations=_violations(results),
+        shapes=_named_shapes(shapes_graph),
+        triples=len(data),
+        results_graph=results,
+    )
+
+
+# ---------------------------------------------------------------------------
+# Rendering
+
+
+def _namespaces() -> list[tuple[str, str]]:
+    """Prefixes for the text report, longest namespace first so ``epar:`` beats ``e:``."""
+    bases = {**PREFIXES, "sh": str(SH), "eparsh": SHAPES_NS, "e": config.base_iri()}
+    return sorted(((base, prefix) for prefix, base in bases.items()), key=lambda p: -len(p[0]))
+
+
+_CURIE_LOCAL = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_./-]*$")
+
+
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
+_SHORT = 100
+
+
+def _shorten(literal: str) -> str:
+    """A long literal (an answer text, say) cut to one readable line, tag kept."""
+    lexical, sep, tail = literal.rpartition('"')
+    if len(lexical) <= _SHORT:
+        return literal
+    return lexical[:_SHORT] + "…" + sep + tail
+
+
+def _compact(namespaces: list[tuple[str, str]], text: str | None) -> str:
+    """A short, readable form of an IRI (``epar:atcCode``, ``e:atc/L04``) or of a
+    literal's datatype (``"2018-03-23"^^xsd:date``); control characters are escaped
+    so a report cannot garble the terminal."""
+    if not text:
+        return "-"
+    text = _CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    if text.startswith('"') and text.endswith(">") and '"^^<' in text:
+        lexical, datatype = text.rsplit("^^<", 1)
+        iri = datatype[:-1]
+        short = _compact(namespaces, iri)
+        return f"{_shorten(lexical)}^^{f'<{iri}>' if short == iri else short}"
+    if text.startswith('"'):
+        return _shorten(text)
+    if not text.startswith(("http://", "https://")):
+        return text
+    for base, prefix in namespaces:
+        local = text[len(base):]
+        if text.startswith(base) and _CURIE_LOCAL.match(local):
+            return f"{prefix}:{local}"
+    return f"<{text}>"
+
+
+def _constraint_name(constraint: str) -> str:
+    name = constraint.removeprefix(str(SH))
+    return name.removesuffix("ConstraintComponent") if name != constraint else constraint
+
+
+def _by_shape(report: ValidationReport) -> dict[str, list[Violation]]:
+    groups: dict[str, list[Violation]] = {}
+    for v in report.violations:
+        groups.setdefault(v.shape, []).append(v)
+    return groups
+
+
+def _summary(report: ValidationReport) -> str:
+    if report.conforms:
+        return (
+            f"Conforms: {report.triples} triples checked against {len(report.shapes)} shapes, "
+            "no violations."
+        )
+    groups = _by_shape(report)
+    return (
+        f"Does not conform: {len(report.violations)} violation(s) of {len(groups)} shape(s) "
+        f"in {report.triples} triples."
+    )
+
+
+def render_text(report: ValidationReport) -> str:
+    """A human-readable report: violations grouped by shape, then a summary line."""
+    ns = _namespaces()
+    lines: list[str] = []
+    for shape, violations in _by_shape(report).items():
+        lines.append(f"{_compact(ns, shape)} ({len(violations)} violation(s))")
+        messages = dict.fromkeys(v.message for v in violations if v.message)
+        lines.extend(f"  {m}" for m in messages)
+        for v in violations:
+            lines.append(
+                f"  - focus {_compact(ns, v.focus_node)}  path {_compact(ns, v.path)}  "
+                f"value {_compact(ns, v.value)}  [{_constraint_name(v.constraint)}, {v.severity}]"
+            )
+        lines.append("")
+    lines.append(_summary(report))
+    return "\n".join(lines) + "\n"
+
+
+def render_turtle(report: ValidationReport) -> str:
+    """pySHACL's results graph (a W3C ``sh:ValidationReport``) as Turtle."""
+    graph = report.results_graph
+    graph.bind("sh", str(SH))
+    graph.bind("eparsh", SHAPES_NS)
+    for prefix, base in PREFIXES.items():
+        graph.bind(prefix, base)
+    return graph.serialize(format="turtle")
+
+
+def render_json(report: ValidationReport) -> str:
+    """The report as JSON: ``conforms``, counts and one object per violation."""
+    payload = {
+        "conforms": report.conforms,
+        "triples": report.triples,
+        "violationCount": len(report.violations),
+        "violations": [asdict(v) for v in report.violations],
+    }
+    return json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
+
+
+def _xml_safe(text: str) -> str:
+    """Text XML 1.0 can carry: ElementTree escapes ``<&"`` but not control characters."""
+    return _XML_ILLEGAL.sub("\ufffd", text)
+
+
+def render_junit(report: ValidationReport) -> str:
+    """JUnit XML: one ``<testcase>`` per shape, one ``<failure>`` per violation.
+
+    CI systems show JUnit reports natively, so a broken release shows up as
+    failed "tests" named after the shapes it breaks.
+    """
+    ns = _namespaces()
+    groups = _by_shape(report)
+    names = sorted(set(report.shapes) | set(groups))
+    suite = ET.Element(
+        "testsuite",
+        {
+            "name": "epar-graph SHACL validation",
+            "tests": str(len(names)),
+            "failures": str(sum(1 for n in names if n in groups)),
+            "errors": "0",
+            "skipped": "0",
+        },
+    )
+    properties = ET.SubElement(suite, "properties")
+    ET.SubElement(properties, "property", {"name": "triples", "value": str(report.triples)})
+    for name in names:
+        case = ET.SubElement(
+            suite,
+            "testcase",
+            {"name": _xml_safe(_compact(ns, name)), "classname": "epar-graph.shacl"},
+        )
+        for v in groups.get(name, []):
+            failure = ET.SubElement(
+                case,
+                "failure",
+                {
+                    "message": _xml_safe(v.message or _constraint_name(v.constraint)),
+                    "type": _xml_safe(_constraint_name(v.constraint)),
+                },
+            )
+            failure.text = _xml_safe(
+                f"focus: {v.focus_node}\npath: {v.path or '-'}\nvalue: {v.value or '-'}\n"
+                f"constraint: {v.constraint}\nseverity: {v.severity}\n"
+            )
+    ET.indent(suite)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suite, encoding="unicode") + "\n"
+
+
+RENDERERS = {
+    "text": render_text,
+    "turtle": render_turtle,
+    "json": render_json,
+    "junit": render_junit,
+}
+
+
+# ---------------------------------------------------------------------------
+# Command
+
+
+def _error(message: str) -> None:
+    print(f"epar-graph validate: error: {message}", file=sys.stderr)
+
+
+def run_validate(
+    files: Sequence[Path], fmt: str, shapes: Path | None, output: Path | None
+) -> int:
+    """The ``epar-graph validate`` command.
+
+    Returns 0 if the data conforms, 1 if it has violations and 2 if an input
+    (data or shapes) cannot be read, the format is unknown or the report
+    cannot be written; errors are one line naming the file.
+    """
+    renderer = RENDERERS.get(fmt)
+    if renderer is None:
+        _error(f"unknown report format {fmt!r} (choose from {', '.join(RENDERERS)})")
+        return 2
+    if not files:
+        _error("no input files")
+        return 2
+    try:
+        data = load_rdf(files)
+        report = validate_graph(data, shapes)
+    except UnreadableInput as exc:
+        _error(str(exc))
+        return 2
+    text = renderer(report)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        try:
+            output.parent.mkdir(parents=True, exist_ok=True)
+            output.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            _error(f"{output}: cannot write the report ({exc.strerror or exc})")
+            return 2
+        print(_summary(report), file=sys.stderr)
+    return 0 if report.conforms else 1
