@@ -151,3 +151,14 @@ def test_failed_build_leaves_previous_release(tmp_path: Path, monkeypatch: pytes
         build([config.DATA_DIR / "ema-epar-scrape-2017.csv"], out)
     assert (out / "epar.nt").read_bytes() == before
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".dist.tmp")]
+
+
+def test_build_refuses_to_replace_a_directory_that_is_not_a_release(tmp_path: Path) -> None:
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "notes.txt").write_text("keep me", encoding="utf-8")
+    seed = config.DATA_DIR / "medpath" / "alofisel.txt"
+    proc = subprocess.run([*CLI, "build", str(seed), "--out", str(precious)], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "refusing" in proc.stderr and "Traceback" not in proc.stderr
+    assert (precious / "notes.txt").read_text(encoding="utf-8") == "keep me"

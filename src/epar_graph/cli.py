@@ -107,10 +107,8 @@ def serve(
 
 
 def _register_links() -> None:
-    try:
-        from epar_graph.links_cli import links_app
-    except ImportError:  # the links stage is optional in a partial checkout
-        return
+    from epar_graph.links_cli import links_app
+
     app.add_typer(links_app, name="links", help="Links to other drug knowledge bases.")
 
 

@@ -37,6 +37,7 @@ SCHEMES = (
     "atc",
     "therapeutic-area",
     "pharmacotherapeutic-group",
+    "orphan-condition",
 )
 
 

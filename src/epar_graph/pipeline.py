@@ -171,7 +171,11 @@ def run_build(
         console.print(f"error: {dirs[0]} is a directory; name the files to read", markup=False)
         return EXIT_USAGE
     try:
+        publish.check_replaceable(out)
         result = build(sources, out, base=base, gzip_nt=gzip_nt, quiet=quiet, console=console)
+    except publish.NotARelease as exc:
+        console.print(f"error: {exc}", markup=False)
+        return EXIT_USAGE
     except OSError as exc:
         console.print(f"error: cannot write the release to {out}: {exc.strerror or exc}", markup=False)
         return EXIT_USAGE

@@ -310,10 +310,26 @@ def _checksum(add: Callable[[NamedNode, NamedNode, NamedNode | Literal], None], 
 # -- release directory -----------------------------------------------------
 
 
+class NotARelease(Exception):
+    """``--out`` names something that is not a release: replacing it would destroy data."""
+
+
+def check_replaceable(out: Path) -> None:
+    """Refuse to replace anything but a missing or empty directory or an earlier release."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise NotARelease(f"{out} exists and is not a directory")
+    names = {p.name for p in out.iterdir()} - {STORE_CACHE}
+    if names and "void.ttl" not in names:
+        raise NotARelease(f"{out} is not empty and holds no earlier release (no void.ttl): refusing to replace it")
+
+
 @contextlib.contextmanager
 def release_dir(out: Path) -> Iterator[Path]:
     """A temporary directory that becomes ``out`` only if the block completes."""
     out = out.resolve()
+    check_replaceable(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
