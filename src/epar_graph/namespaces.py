@@ -234,7 +234,43 @@ SH = Vocabulary(
     ],
 )
 
-ALL_VOCABULARIES = (EPAR, RDF, RDFS, OWL, XSD, SKOS, SCHEMA, DCTERMS, VOID, DCAT, SPDX, PROV, SH)
+SD = Vocabulary(
+    "sd",
+    "http://www.w3.org/ns/sparql-service-description#",
+    [
+        "Service",
+        "endpoint",
+        "supportedLanguage",
+        "SPARQL11Query",
+        "resultFormat",
+        "feature",
+        "BasicFederatedQuery",
+        "defaultDataset",
+        "Dataset",
+        "defaultGraph",
+        "namedGraph",
+        "NamedGraph",
+        "Graph",
+        "name",
+        "graph",
+    ],
+)
+FORMATS = Vocabulary(
+    "formats",
+    "http://www.w3.org/ns/formats/",
+    [
+        "SPARQL_Results_JSON",
+        "SPARQL_Results_XML",
+        "SPARQL_Results_CSV",
+        "SPARQL_Results_TSV",
+        "Turtle",
+        "N-Triples",
+        "JSON-LD",
+        "RDF_XML",
+    ],
+)
+
+ALL_VOCABULARIES = (EPAR, RDF, RDFS, OWL, XSD, SKOS, SCHEMA, DCTERMS, VOID, DCAT, SPDX, PROV, SH, SD, FORMATS)
 
 PREFIXES: dict[str, str] = {v.prefix: v.base for v in ALL_VOCABULARIES}
 

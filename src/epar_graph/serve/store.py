@@ -4,14 +4,59 @@ The server only talks to a :class:`SparqlStore`. The embedded
 :class:`OxigraphStore` implements it today; a remote SPARQL 1.1 store (Oxigraph
 server, Fuseki, Virtuoso, QLever) can implement the same four methods later
 without touching the routers.
+
+How the embedded store works, and why:
+
+* **Loading.** The dump (``epar.nt`` or ``epar.nt.gz``) and every
+  ``links-*.nt`` file are bulk-loaded into an on-disk store under
+  ``<store_dir>/<sha256 of the inputs>/``. The load happens in a temporary
+  directory that is renamed into place only when complete, so a crash or a
+  concurrent start never leaves a half-built store behind, and an unchanged
+  dump is never loaded twice. All triples are in the default graph; each links
+  file is also kept as a named graph (:func:`graph_iri`) so that
+  ``named-graph-uri``/``GRAPH`` can select one link set.
+* **Querying.** pyoxigraph cannot interrupt a running query, so SPARQL
+  queries run in a small pool of worker *processes*, each with its own
+  read-only handle on the store. A query that passes its deadline gets its
+  worker killed and replaced; the caller gets :class:`QueryTimeout` at once.
+  The workers are persistent, so a fast lookup costs one pipe round trip.
+* **Encoding.** Workers serialise the answer themselves (:func:`encode_result`)
+  and stop evaluating after ``max_rows``, so a huge result never crosses the
+  pipe or fills memory.
 """
 
 from __future__ import annotations
 
+import asyncio
+import collections
+import concurrent.futures
+import contextlib
+import gc
+import gzip
+import hashlib
+import json
+import logging
+import multiprocessing
+import os
+import queue
+import shutil
+import signal
+import tempfile
+import threading
+import time
 from collections.abc import Iterable, Iterator
-from typing import Protocol
+from dataclasses import dataclass
+from itertools import islice
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from pathlib import Path
+from typing import IO, Any, Literal, Protocol, cast, runtime_checkable
 
 import pyoxigraph
+
+from epar_graph.namespaces import PREFIXES, RDFS, SKOS
+
+log = logging.getLogger(__name__)
 
 #: What a SPARQL query returns: solutions (SELECT), a boolean (ASK) or triples (CONSTRUCT/DESCRIBE).
 QueryResult = pyoxigraph.QuerySolutions | pyoxigraph.QueryBoolean | pyoxigraph.QueryTriples
@@ -19,6 +64,18 @@ QueryResult = pyoxigraph.QuerySolutions | pyoxigraph.QueryBoolean | pyoxigraph.Q
 
 class QueryTimeout(Exception):
     """The query ran past its time limit and was stopped."""
+
+
+class ServerBusy(QueryTimeout):
+    """Every query worker stayed busy until the query's time limit."""
+
+
+class QueryFailed(Exception):
+    """A well-formed query could not be evaluated (e.g. a failing SERVICE call, a crashed worker)."""
+
+
+class StoreError(Exception):
+    """The data directory cannot be turned into a store (missing or malformed dump)."""
 
 
 class SparqlStore(Protocol):
@@ -44,3 +101,802 @@ class SparqlStore(Protocol):
     def triples(self) -> Iterator[pyoxigraph.Triple]:
         """All triples of the default graph (for dumps and tests)."""
         ...
+
+
+# --- encoding results ---------------------------------------------------------------------
+
+ResultKind = Literal["solutions", "boolean", "graph"]
+
+#: ``format`` names (see ``serve/negotiation.py``) → pyoxigraph formats.
+RESULT_FORMATS: dict[str, pyoxigraph.QueryResultsFormat] = {
+    "json": pyoxigraph.QueryResultsFormat.JSON,
+    "xml": pyoxigraph.QueryResultsFormat.XML,
+    "csv": pyoxigraph.QueryResultsFormat.CSV,
+    "tsv": pyoxigraph.QueryResultsFormat.TSV,
+}
+RDF_FORMATS: dict[str, pyoxigraph.RdfFormat] = {
+    "turtle": pyoxigraph.RdfFormat.TURTLE,
+    "ntriples": pyoxigraph.RdfFormat.N_TRIPLES,
+    "jsonld": pyoxigraph.RdfFormat.JSON_LD,
+    "rdfxml": pyoxigraph.RdfFormat.RDF_XML,
+}
+
+
+@dataclass(frozen=True)
+class EncodedResult:
+    """A serialised query answer.
+
+    ``body`` is None when the caller offered no format for this kind of result
+    (the web layer turns that into 406); ``truncated`` is True when rows or
+    triples beyond ``max_rows`` were dropped.
+    """
+
+    kind: ResultKind
+    body: bytes | None
+    truncated: bool = False
+
+
+@runtime_checkable
+class EncodingStore(Protocol):
+    """A store that hands back serialised answers directly, without blocking the event loop.
+
+    It skips a decode/encode round and ties up no thread while a query runs.
+    """
+
+    async def aquery_encoded(
+        self,
+        sparql: str,
+        *,
+        result_format: str | None,
+        rdf_format: str | None,
+        max_rows: int | None,
+        timeout: float | None = None,
+        default_graph: list[str] | None = None,
+        named_graphs: list[str] | None = None,
+    ) -> EncodedResult: ...
+
+
+class _Enough(Exception):
+    """Raised from inside pyoxigraph's serialiser to stop evaluation at the row cap."""
+
+
+class _LineCapWriter:
+    """A binary sink that aborts the writer once more than ``max_lines`` lines arrived.
+
+    SPARQL TSV puts exactly one solution per line (newlines inside literals are
+    escaped), so counting lines counts rows, and raising here stops pyoxigraph
+    from evaluating the rest of the query.
+    """
+
+    def __init__(self, max_lines: int) -> None:
+        self.max_lines = max_lines
+        self.parts: list[bytes] = []
+        self.lines = 0
+
+    def write(self, data: bytes) -> int:
+        chunk = bytes(data)
+        self.parts.append(chunk)
+        self.lines += chunk.count(b"\n")
+        if self.lines > self.max_lines:
+            raise _Enough
+        return len(chunk)
+
+    def flush(self) -> None:
+        return None
+
+
+def capped_tsv(solutions: pyoxigraph.QuerySolutions, max_rows: int) -> tuple[bytes, bool]:
+    """SPARQL TSV of at most ``max_rows`` solutions, and whether more existed.
+
+    TSV is the lossless interchange here: every RDF term is written in Turtle
+    syntax, so :func:`pyoxigraph.parse_query_results` gives back the same terms.
+    """
+    writer = _LineCapWriter(max_rows + 1)  # the header line, then max_rows rows
+    truncated = False
+    try:
+        solutions.serialize(cast(IO[bytes], writer), pyoxigraph.QueryResultsFormat.TSV)
+    except _Enough:
+        truncated = True
+    data = b"".join(writer.parts)
+    if truncated:
+        data = b"".join(line + b"\n" for line in data.split(b"\n", max_rows + 1)[: max_rows + 1])
+    return data, truncated
+
+
+def encode_result(
+    result: QueryResult,
+    result_format: str | None,
+    rdf_format: str | None,
+    max_rows: int | None = None,
+) -> EncodedResult:
+    """Serialise ``result`` in the format named for its kind, keeping at most ``max_rows`` rows/triples."""
+    if isinstance(result, pyoxigraph.QueryBoolean):
+        if result_format is None:
+            return EncodedResult("boolean", None)
+        return EncodedResult("boolean", _bytes(result.serialize(format=RESULT_FORMATS[result_format])))
+    if isinstance(result, pyoxigraph.QuerySolutions):
+        if result_format is None:
+            return EncodedResult("solutions", None)
+        fmt = RESULT_FORMATS[result_format]
+        if max_rows is None:
+            return EncodedResult("solutions", _bytes(result.serialize(format=fmt)))
+        tsv, truncated = capped_tsv(result, max_rows)
+        if result_format == "tsv":
+            return EncodedResult("solutions", tsv, truncated)
+        reparsed = pyoxigraph.parse_query_results(tsv, pyoxigraph.QueryResultsFormat.TSV)
+        return EncodedResult("solutions", _bytes(reparsed.serialize(format=fmt)), truncated)
+    if rdf_format is None:
+        return EncodedResult("graph", None)
+    if max_rows is None:
+        triples = list(result)
+        truncated = False
+    else:
+        triples = list(islice(result, max_rows + 1))
+        truncated = len(triples) > max_rows
+        del triples[max_rows:]
+    return EncodedResult("graph", serialize_triples(triples, rdf_format), truncated)
+
+
+def serialize_triples(triples: Iterable[pyoxigraph.Triple], rdf_format: str) -> bytes:
+    """Triples in one of :data:`RDF_FORMATS`, with the project's prefixes where the syntax has them."""
+    fmt = RDF_FORMATS[rdf_format]
+    prefixes = dict(PREFIXES) if rdf_format in ("turtle", "rdfxml") else None
+    return _bytes(pyoxigraph.serialize(triples, format=fmt, prefixes=prefixes))
+
+
+def _bytes(data: bytes | None) -> bytes:
+    if data is None:  # pyoxigraph returns None only when given an output; never here
+        raise RuntimeError("serialiser returned no bytes")
+    return data
+
+
+def decode_result(encoded: EncodedResult) -> QueryResult:
+    """Turn a TSV/N-Triples :class:`EncodedResult` back into pyoxigraph result objects."""
+    if encoded.body is None:
+        raise ValueError("nothing to decode")
+    if encoded.kind == "graph":
+        # QueryTriples cannot be built directly; a throw-away in-memory store yields one.
+        scratch = pyoxigraph.Store()
+        scratch.load(encoded.body, pyoxigraph.RdfFormat.N_TRIPLES)
+        result = scratch.query("CONSTRUCT WHERE { ?s ?p ?o }")
+        return result
+    return pyoxigraph.parse_query_results(encoded.body, pyoxigraph.QueryResultsFormat.TSV)
+
+
+# --- building the on-disk store -----------------------------------------------------------
+
+#: Bumped whenever the loading scheme changes, so stale stores are not reused.
+LAYOUT_VERSION = "1"
+DUMP_NAMES = ("epar.nt", "epar.nt.gz")
+INFO_FILE = "epar-store.json"
+
+
+def graph_iri(base: str, stem: str) -> str:
+    """The named graph holding one links file: ``<base>graph/links-wikidata``."""
+    return f"{base}graph/{stem}"
+
+
+def find_dump(data_dir: Path) -> Path:
+    """The N-Triples dump of a build directory."""
+    for name in DUMP_NAMES:
+        path = data_dir / name
+        if path.is_file():
+            return path
+    raise StoreError(f"{data_dir}: no {' or '.join(DUMP_NAMES)} found (run `epar-graph build` first)")
+
+
+def link_files(data_dir: Path) -> list[Path]:
+    """The ``links-*.nt(.gz)`` files of a build directory, in a stable order."""
+    return sorted(p for p in data_dir.glob("links-*.nt*") if p.is_file() and p.name.endswith((".nt", ".nt.gz")))
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _stem(path: Path) -> str:
+    name = path.name
+    for suffix in (".nt.gz", ".nt"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def store_key(files: list[Path], base: str) -> str:
+    """A digest of everything that decides the store's content."""
+    digest = hashlib.sha256(f"layout={LAYOUT_VERSION}\nbase={base}\n".encode())
+    for path in files:
+        digest.update(f"{path.name}={file_sha256(path)}\n".encode())
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class StoreInfo:
+    """What was loaded, recorded next to the store so startup needs no counting."""
+
+    path: Path
+    sources: tuple[str, ...]
+    triples: int
+    named_graphs: dict[str, int]
+
+
+def ensure_store(data_dir: Path, store_root: Path, base: str) -> StoreInfo:
+    """The on-disk store for ``data_dir``'s dump, loading it first if it is new or changed."""
+    dump = find_dump(data_dir)
+    files = [dump, *link_files(data_dir)]
+    key = store_key(files, base)
+    target = store_root / key
+    if not (target / INFO_FILE).is_file():
+        if target.exists():  # damaged from outside (we only ever rename complete stores into place)
+            shutil.rmtree(target, ignore_errors=True)
+        _build_store(files, store_root, target, base)
+        _prune(store_root, keep=KEEP_STORES)
+    return _read_info(target)
+
+
+#: Stores kept per data directory: the current one and its predecessor (a server may still use it).
+KEEP_STORES = 2
+
+
+def _prune(store_root: Path, keep: int) -> None:
+    """Remove all but the ``keep`` most recently built stores, so rebuilds do not fill the disk."""
+    stores = [p for p in store_root.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    stores.sort(key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in stores[keep:]:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _build_store(files: list[Path], store_root: Path, target: Path, base: str) -> None:
+    store_root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{target.name[:12]}-", dir=store_root))
+    try:
+        store = pyoxigraph.Store(str(tmp))
+        named: dict[str, int] = {}
+        for path in files:
+            _bulk_load(store, path, None)
+            if path.name.startswith("links-"):
+                iri = graph_iri(base, _stem(path))
+                _bulk_load(store, path, pyoxigraph.NamedNode(iri))
+                named[iri] = _count(store, f"SELECT (COUNT(*) AS ?n) {{ GRAPH <{iri}> {{ ?s ?p ?o }} }}")
+        triples = _count(store, "SELECT (COUNT(*) AS ?n) { ?s ?p ?o }")
+        store.optimize()
+        store.flush()
+        info = {"sources": [p.name for p in files], "triples": triples, "named_graphs": named}
+        (tmp / INFO_FILE).write_text(json.dumps(info, indent=1), encoding="utf-8")
+        del store
+        gc.collect()  # the store closes when the last reference goes; do it before the rename
+        try:
+            os.rename(tmp, target)
+        except OSError:
+            if not (target / INFO_FILE).is_file():  # someone else's half-built store: not ours to judge
+                raise
+            # another server finished the same store first; use theirs
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _bulk_load(store: pyoxigraph.Store, path: Path, graph: pyoxigraph.NamedNode | None) -> None:
+    try:
+        if path.name.endswith(".gz"):
+            with gzip.open(path, "rb") as fh:
+                store.bulk_load(cast(IO[bytes], fh), pyoxigraph.RdfFormat.N_TRIPLES, to_graph=graph)
+        else:
+            store.bulk_load(path=str(path), format=pyoxigraph.RdfFormat.N_TRIPLES, to_graph=graph)
+    except SyntaxError as exc:
+        raise StoreError(f"{path}: not valid N-Triples: {exc}") from None
+    except (OSError, EOFError) as exc:
+        raise StoreError(f"{path}: cannot be read: {exc}") from None
+
+
+def _count(store: pyoxigraph.Store, sparql: str) -> int:
+    result = store.query(sparql)
+    assert isinstance(result, pyoxigraph.QuerySolutions)
+    for row in result:
+        term = row[0]
+        return int(term.value) if isinstance(term, pyoxigraph.Literal) else 0
+    return 0
+
+
+def _read_info(path: Path) -> StoreInfo:
+    data = json.loads((path / INFO_FILE).read_text(encoding="utf-8"))
+    return StoreInfo(
+        path=path,
+        sources=tuple(data["sources"]),
+        triples=int(data["triples"]),
+        named_graphs={str(k): int(v) for k, v in data["named_graphs"].items()},
+    )
+
+
+# --- query worker processes ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Request:
+    sparql: str
+    result_format: str | None
+    rdf_format: str | None
+    max_rows: int | None
+    default_graph: list[str] | None
+    named_graphs: list[str] | None
+
+
+@dataclass(frozen=True)
+class _Reply:
+    encoded: EncodedResult | None = None
+    error: str | None = None  # "syntax", "value" or "failed"
+    message: str = ""
+
+
+def _worker_main(conn: Connection, store_path: str) -> None:
+    """Body of a query worker: open the store read-only, then answer requests until told to stop."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
+    try:
+        store = pyoxigraph.Store.read_only(store_path)
+    except OSError as exc:
+        conn.send(("error", str(exc)))
+        return
+    conn.send(("ready", os.getpid()))
+    while True:
+        try:
+            request = conn.recv()
+        except (EOFError, OSError):
+            return
+        if request is None:
+            return
+        conn.send(_execute(store, request))
+
+
+def _execute(store: pyoxigraph.Store, request: _Request) -> _Reply:
+    try:
+        result = store.query(
+            request.sparql,
+            default_graph=_graph_nodes(request.default_graph),
+            named_graphs=_named_nodes(request.named_graphs),
+        )
+        return _Reply(encode_result(result, request.result_format, request.rdf_format, request.max_rows))
+    except SyntaxError as exc:
+        return _Reply(error="syntax", message=str(exc))
+    except ValueError as exc:
+        return _Reply(error="value", message=str(exc))
+    except (OSError, RuntimeError) as exc:
+        return _Reply(error="failed", message=str(exc))
+
+
+_GraphName = pyoxigraph.NamedNode | pyoxigraph.BlankNode | pyoxigraph.DefaultGraph
+
+
+def _graph_nodes(iris: list[str] | None) -> list[_GraphName] | None:
+    return None if iris is None else [pyoxigraph.NamedNode(i) for i in iris]
+
+
+def _named_nodes(iris: list[str] | None) -> list[pyoxigraph.NamedNode | pyoxigraph.BlankNode] | None:
+    return None if iris is None else [pyoxigraph.NamedNode(i) for i in iris]
+
+
+def _wake(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+@dataclass
+class _Worker:
+    process: BaseProcess
+    conn: Connection
+
+
+#: A thread waiting for a worker (no loop, a concurrent future) or a coroutine (its loop, an asyncio future).
+_Waiter = (
+    tuple[None, "concurrent.futures.Future[_Worker]"]
+    | tuple[asyncio.AbstractEventLoop, "asyncio.Future[_Worker]"]
+)
+
+
+class WorkerPool:
+    """Persistent worker processes, each with a read-only handle on one store.
+
+    A worker whose query passes the deadline is killed (SIGKILL: a query in
+    native code ignores anything gentler) and a fresh one is started in the
+    background, so the pool heals itself without delaying the caller.
+    """
+
+    STARTUP_TIMEOUT = 60.0
+
+    def __init__(self, store_path: Path, size: int) -> None:
+        self.store_path = store_path
+        self.size = size
+        self._ctx = multiprocessing.get_context("spawn")
+        self._idle: queue.Queue[_Worker] = queue.Queue()
+        self._waiters: collections.deque[_Waiter] = collections.deque()
+        self._all: set[int] = set()
+        self._workers: dict[int, _Worker] = {}
+        self._lock = threading.Lock()
+        self._closed = False
+        starting = [self._start() for _ in range(size)]
+        for worker in starting:
+            self._await_ready(worker)
+            self._idle.put(worker)
+
+    def _start(self) -> _Worker:
+        parent, child = self._ctx.Pipe()
+        process = self._ctx.Process(
+            target=_worker_main, args=(child, str(self.store_path)), name="epar-query-worker", daemon=True
+        )
+        process.start()
+        child.close()
+        worker = _Worker(process, parent)
+        with self._lock:
+            self._workers[id(worker)] = worker
+        return worker
+
+    def _await_ready(self, worker: _Worker) -> None:
+        if not worker.conn.poll(self.STARTUP_TIMEOUT):
+            self._kill(worker)
+            raise StoreError(f"{self.store_path}: query worker did not start within {self.STARTUP_TIMEOUT:.0f} s")
+        try:
+            message = worker.conn.recv()
+        except (EOFError, OSError):
+            message = ("error", "worker exited during startup")
+        if message[0] != "ready":
+            self._kill(worker)
+            raise StoreError(f"{self.store_path}: query worker could not open the store: {message[1]}")
+
+    def run(self, request: _Request, timeout: float) -> _Reply:
+        """Send ``request`` to an idle worker and wait at most ``timeout`` seconds in all.
+
+        Blocking: call it from a worker thread, never from the event loop (use :meth:`arun` there).
+        """
+        deadline = time.monotonic() + timeout
+        worker = self._acquire(timeout)
+        try:
+            worker.conn.send(request)
+            if not worker.conn.poll(max(deadline - time.monotonic(), 0.0)):
+                self._replace(worker)
+                raise QueryTimeout(f"it ran longer than the {timeout:g} s limit")
+            reply: _Reply = worker.conn.recv()
+        except (EOFError, OSError, BrokenPipeError):
+            self._replace(worker)
+            raise QueryFailed("the query worker stopped unexpectedly (out of memory?)") from None
+        self._release(worker)
+        return reply
+
+    async def arun(self, request: _Request, timeout: float) -> _Reply:
+        """:meth:`run` for the event loop: no thread is tied up while the worker computes."""
+        deadline = time.monotonic() + timeout
+        worker = await self._acquire_async(timeout)
+        loop = asyncio.get_running_loop()
+        try:
+            worker.conn.send(request)
+            ready: asyncio.Future[None] = loop.create_future()
+            fd = worker.conn.fileno()
+            loop.add_reader(fd, _wake, ready)
+            try:
+                await asyncio.wait_for(ready, max(deadline - time.monotonic(), 0.0))
+            finally:
+                loop.remove_reader(fd)
+                os.set_blocking(fd, True)  # uvloop leaves watched fds non-blocking; recv needs blocking reads
+            reply: _Reply = worker.conn.recv()
+        except TimeoutError:
+            self._replace(worker)
+            raise QueryTimeout(f"it ran longer than the {timeout:g} s limit") from None
+        except (EOFError, OSError):
+            self._replace(worker)
+            raise QueryFailed("the query worker stopped unexpectedly (out of memory?)") from None
+        except BaseException:  # cancelled mid-query: the worker's answer would arrive for nobody
+            self._replace(worker)
+            raise
+        self._release(worker)
+        return reply
+
+    # Waiting for a worker: one FIFO of waiters, threads and coroutines alike, so neither kind
+    # starves the other. A released worker goes to the oldest live waiter, else to the idle queue.
+    # Every waiter re-checks the idle queue after registering, so no release can be missed.
+
+    def _acquire(self, timeout: float) -> _Worker:
+        try:
+            return self._idle.get_nowait()
+        except queue.Empty:
+            pass
+        waiter: concurrent.futures.Future[_Worker] = concurrent.futures.Future()
+        with self._lock:
+            self._waiters.append((None, waiter))
+        try:
+            worker = self._idle.get_nowait()
+        except queue.Empty:
+            pass
+        else:
+            if not waiter.cancel():  # a worker was handed over meanwhile: give that one back
+                self._release(waiter.result())
+            return worker
+        try:
+            return waiter.result(timeout)
+        except concurrent.futures.TimeoutError:
+            if waiter.cancel():
+                raise ServerBusy(f"no query worker became free within {timeout:g} s") from None
+            return waiter.result()
+
+    async def _acquire_async(self, timeout: float) -> _Worker:
+        try:
+            return self._idle.get_nowait()
+        except queue.Empty:
+            pass
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[_Worker] = loop.create_future()
+        with self._lock:
+            self._waiters.append((loop, waiter))
+        try:
+            worker = self._idle.get_nowait()
+        except queue.Empty:
+            pass
+        else:
+            waiter.cancel()  # a hand-over already on its way sees the cancel and re-releases
+            return worker
+        try:
+            return await asyncio.wait_for(waiter, timeout)
+        except TimeoutError:
+            raise ServerBusy(f"no query worker became free within {timeout:g} s") from None
+
+    def _release(self, worker: _Worker) -> None:
+        """Hand ``worker`` to the oldest waiting thread or coroutine, else back to the idle queue."""
+        if self._closed:
+            self._stop(worker)
+            return
+        with self._lock:
+            while self._waiters:
+                loop, waiter = self._waiters.popleft()
+                if isinstance(waiter, concurrent.futures.Future):
+                    if waiter.set_running_or_notify_cancel():  # False: that thread gave up
+                        waiter.set_result(worker)
+                        return
+                    continue
+                if loop is None or waiter.done():
+                    continue
+                try:
+                    loop.call_soon_threadsafe(self._deliver, waiter, worker)
+                    return
+                except RuntimeError:  # that event loop is closed
+                    continue
+        self._idle.put(worker)
+
+    def _deliver(self, waiter: asyncio.Future[_Worker], worker: _Worker) -> None:
+        """Runs in the waiter's loop, so the done-check and set_result cannot race with a cancel."""
+        if waiter.done():
+            self._release(worker)
+        else:
+            waiter.set_result(worker)
+
+    def _replace(self, worker: _Worker) -> None:
+        self._kill(worker)
+        if not self._closed:
+            threading.Thread(target=self._refill, name="epar-worker-refill", daemon=True).start()
+
+    def _refill(self) -> None:
+        for attempt in range(3):
+            if self._closed:
+                return
+            try:
+                worker = self._start()
+                self._await_ready(worker)
+            except StoreError as exc:
+                log.error("replacing a query worker failed (attempt %d): %s", attempt + 1, exc)
+                time.sleep(1.0)
+                continue
+            self._release(worker)
+            return
+
+    def _kill(self, worker: _Worker) -> None:
+        with contextlib.suppress(Exception):
+            worker.process.kill()
+        with contextlib.suppress(Exception):
+            worker.conn.close()
+        with self._lock:
+            self._workers.pop(id(worker), None)
+        # reap in the background: the caller must not wait for the kernel
+        threading.Thread(target=worker.process.join, args=(5.0,), daemon=True).start()
+
+    def _stop(self, worker: _Worker) -> None:
+        with contextlib.suppress(Exception):
+            worker.conn.send(None)
+        worker.process.join(1.0)
+        if worker.process.is_alive():
+            self._kill(worker)
+        else:
+            with self._lock:
+                self._workers.pop(id(worker), None)
+            with contextlib.suppress(Exception):
+                worker.conn.close()
+
+    def close(self) -> None:
+        """Stop every worker; busy ones are killed."""
+        self._closed = True
+        while True:
+            try:
+                self._stop(self._idle.get_nowait())
+            except queue.Empty:
+                break
+        with self._lock:
+            rest = list(self._workers.values())
+        for worker in rest:
+            self._kill(worker)
+
+    def idle(self) -> int:
+        """How many workers are free right now (for tests and diagnostics)."""
+        return self._idle.qsize()
+
+    def pids(self) -> list[int]:
+        """Process ids of the live workers (for tests and diagnostics)."""
+        with self._lock:
+            return [w.process.pid for w in self._workers.values() if w.process.pid is not None]
+
+
+def _request(
+    sparql: str,
+    result_format: str | None,
+    rdf_format: str | None,
+    max_rows: int | None,
+    default_graph: list[str] | None,
+    named_graphs: list[str] | None,
+) -> _Request:
+    for iri in (default_graph or []) + (named_graphs or []):
+        pyoxigraph.NamedNode(iri)  # raises ValueError for an invalid IRI before any work is done
+    return _Request(sparql, result_format, rdf_format, max_rows, default_graph, named_graphs)
+
+
+def _unwrap(reply: _Reply) -> EncodedResult:
+    if reply.error == "syntax":
+        raise SyntaxError(reply.message)
+    if reply.error == "value":
+        raise ValueError(reply.message)
+    if reply.error is not None or reply.encoded is None:
+        raise QueryFailed(reply.message or "the query could not be evaluated")
+    return reply.encoded
+
+
+# --- the store ----------------------------------------------------------------------------
+
+
+def _label_rank(literal: pyoxigraph.Literal) -> int:
+    lang = (literal.language or "").lower()
+    if lang == "en" or lang.startswith("en-"):
+        return 0
+    return 1 if not lang else 2
+
+
+class OxigraphStore:
+    """The embedded store: SPARQL through worker processes, lookups in-process.
+
+    ``describe``/``labels``/``triples`` are bounded index lookups, so they use
+    a read-only handle in the server process; arbitrary SPARQL goes to the pool.
+    """
+
+    def __init__(
+        self,
+        info: StoreInfo,
+        *,
+        workers: int = 2,
+        default_timeout: float = 30.0,
+    ) -> None:
+        self.info = info
+        self.default_timeout = default_timeout
+        self._local = pyoxigraph.Store.read_only(str(info.path))
+        self._pool = WorkerPool(info.path, workers)
+
+    @classmethod
+    def open(
+        cls,
+        data_dir: Path,
+        *,
+        store_dir: Path | None = None,
+        base: str,
+        workers: int = 2,
+        default_timeout: float = 30.0,
+    ) -> OxigraphStore:
+        """Load (or reuse) the store for ``data_dir`` and start its workers."""
+        info = ensure_store(data_dir, store_dir if store_dir is not None else data_dir / ".store", base)
+        return cls(info, workers=workers, default_timeout=default_timeout)
+
+    # SparqlStore ---------------------------------------------------------------------------
+
+    def query(
+        self,
+        sparql: str,
+        *,
+        timeout: float | None = None,
+        default_graph: list[str] | None = None,
+        named_graphs: list[str] | None = None,
+    ) -> QueryResult:
+        encoded = self.query_encoded(
+            sparql,
+            result_format="tsv",
+            rdf_format="ntriples",
+            max_rows=None,
+            timeout=timeout,
+            default_graph=default_graph,
+            named_graphs=named_graphs,
+        )
+        return decode_result(encoded)
+
+    def describe(self, iri: str) -> list[pyoxigraph.Triple]:
+        try:
+            node = pyoxigraph.NamedNode(iri)
+        except ValueError:
+            return []
+        return [q.triple for q in self._local.quads_for_pattern(node, None, None, pyoxigraph.DefaultGraph())]
+
+    def labels(self, iris: Iterable[str]) -> dict[str, str]:
+        """rdfs:label first, skos:prefLabel as fallback; within each, English, then untagged, then others."""
+        found: dict[str, str] = {}
+        for iri in dict.fromkeys(iris):
+            try:
+                node = pyoxigraph.NamedNode(iri)
+            except ValueError:
+                continue
+            best: tuple[int, int, str] | None = None
+            for p_rank, predicate in enumerate((RDFS.label, SKOS.prefLabel)):
+                for quad in self._local.quads_for_pattern(node, predicate, None, pyoxigraph.DefaultGraph()):
+                    obj = quad.object
+                    if isinstance(obj, pyoxigraph.Literal):
+                        key = (p_rank, _label_rank(obj), obj.value)
+                        if best is None or key < best:
+                            best = key
+                if best is not None:
+                    break
+            if best is not None:
+                found[iri] = best[2]
+        return found
+
+    def triples(self) -> Iterator[pyoxigraph.Triple]:
+        for quad in self._local.quads_for_pattern(None, None, None, pyoxigraph.DefaultGraph()):
+            yield quad.triple
+
+    # EncodingStore -------------------------------------------------------------------------
+
+    def query_encoded(
+        self,
+        sparql: str,
+        *,
+        result_format: str | None,
+        rdf_format: str | None,
+        max_rows: int | None,
+        timeout: float | None = None,
+        default_graph: list[str] | None = None,
+        named_graphs: list[str] | None = None,
+    ) -> EncodedResult:
+        """The answer serialised in the named format (see :func:`encode_result`), at most ``max_rows`` rows."""
+        request = _request(sparql, result_format, rdf_format, max_rows, default_graph, named_graphs)
+        return _unwrap(self._pool.run(request, self.default_timeout if timeout is None else timeout))
+
+    async def aquery_encoded(
+        self,
+        sparql: str,
+        *,
+        result_format: str | None,
+        rdf_format: str | None,
+        max_rows: int | None,
+        timeout: float | None = None,
+        default_graph: list[str] | None = None,
+        named_graphs: list[str] | None = None,
+    ) -> EncodedResult:
+        """:meth:`query_encoded` for the event loop."""
+        request = _request(sparql, result_format, rdf_format, max_rows, default_graph, named_graphs)
+        return _unwrap(await self._pool.arun(request, self.default_timeout if timeout is None else timeout))
+
+    # lifecycle -----------------------------------------------------------------------------
+
+    def worker_pids(self) -> list[int]:
+        return self._pool.pids()
+
+    def idle_workers(self) -> int:
+        return self._pool.idle()
+
+    def close(self) -> None:
+        self._pool.close()
+
+    def __enter__(self) -> OxigraphStore:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()

@@ -1,0 +1,262 @@
+"""The web server: SPARQL endpoint, entity pages, query UI and downloads, in one FastAPI app.
+
+Shared state, set on every app :func:`create_app` builds and used by all routers:
+
+``request.app.state.settings``
+    the :class:`~epar_graph.serve.settings.Settings` (data directory, limits,
+    base IRI ``settings.base``);
+``request.app.state.store``
+    a :class:`~epar_graph.serve.store.SparqlStore`. Routers must use only that
+    interface (``query``, ``describe``, ``labels``, ``triples``) so the store can
+    be swapped for a remote one; ``/sparql`` additionally takes a fast path
+    when the store is an :class:`~epar_graph.serve.store.EncodingStore`.
+
+Routers: ``serve.sparql`` (``/sparql``), ``serve.downloads`` (``/downloads/``,
+``/context.jsonld``, ``/.well-known/void``), and, when present,
+``serve.pages.router`` (entity and ontology pages) and ``serve.ui.router``
+(the query editor at ``/``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import logging
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from epar_graph import config
+from epar_graph.serve.settings import Settings, SettingsError
+
+if TYPE_CHECKING:  # the web stack is imported lazily: query worker processes import this package too
+    from fastapi import APIRouter, FastAPI
+    from fastapi.responses import HTMLResponse
+    from starlette.types import ASGIApp, Receive, Scope, Send
+
+    from epar_graph.serve.store import SparqlStore
+
+__all__ = ["Settings", "create_app", "run_server"]
+
+log = logging.getLogger(__name__)
+
+EXIT_OK, EXIT_DATA, EXIT_USAGE = 0, 1, 2
+
+
+class RequestSizeLimit:
+    """Refuse (413) a request whose declared body is over the limit, before anything reads it.
+
+    Bodies without Content-Length are counted while read (see ``sparql._read_body``).
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            length = _header(scope, b"content-length")
+            too_big = length is not None and (not length.isdigit() or int(length) > self.max_bytes)
+            if too_big or len(scope.get("query_string", b"")) > self.max_bytes:
+                status = 414 if not too_big else 413
+                what = "request body" if too_big else "URL"
+                body = f"The {what} is larger than {self.max_bytes} bytes.\n".encode()
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": status,
+                        "headers": [
+                            (b"content-type", b"text/plain; charset=utf-8"),
+                            (b"content-length", str(len(body)).encode()),
+                            (b"connection", b"close"),
+                        ],
+                    }
+                )
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key.lower() == name:
+            return str(value.decode("latin-1").strip())
+    return None
+
+
+class SelectiveGZip:
+    """GZip for generated answers, not for files: a downloaded dump keeps the bytes its ETag names."""
+
+    def __init__(self, app: ASGIApp, minimum_size: int = 1000) -> None:
+        from starlette.middleware.gzip import GZipMiddleware
+
+        from epar_graph.serve.downloads import FILE_PATH_PREFIXES
+
+        self.file_paths = FILE_PATH_PREFIXES
+        self.app = app
+        self.gzip = GZipMiddleware(app, minimum_size=minimum_size, compresslevel=6)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if path.startswith(self.file_paths) and path != "/downloads/":
+            await self.app(scope, receive, send)
+        else:
+            await self.gzip(scope, receive, send)
+
+
+def _optional_router(module: str) -> APIRouter | None:
+    """``router`` of an optional serve module (pages, ui), None when it is absent."""
+    from fastapi import APIRouter
+
+    try:
+        mod = importlib.import_module(f"epar_graph.serve.{module}")
+    except ImportError as exc:
+        if exc.name and exc.name.startswith("epar_graph.serve"):
+            return None
+        raise
+    router = getattr(mod, "router", None)
+    return router if isinstance(router, APIRouter) else None
+
+
+def create_app(settings: Settings, store: SparqlStore | None = None) -> FastAPI:
+    """The app. With ``store`` None, the embedded store is opened at startup and closed at shutdown."""
+    from fastapi import FastAPI
+    from fastapi.middleware.cors import CORSMiddleware
+    from fastapi.responses import HTMLResponse
+
+    from epar_graph.serve import downloads, sparql
+    from epar_graph.serve.store import OxigraphStore
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if store is not None:
+            app.state.store = store
+            yield
+            return
+        opened = OxigraphStore.open(
+            settings.data_dir,
+            store_dir=settings.resolved_store_dir,
+            base=settings.base,
+            workers=settings.workers,
+            default_timeout=settings.query_timeout,
+        )
+        app.state.store = opened
+        try:
+            yield
+        finally:
+            opened.close()
+
+    app = FastAPI(
+        title="EPAR knowledge graph",
+        summary="SPARQL 1.1 endpoint, linked-data pages and dumps of EMA's European Public Assessment Reports.",
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url="/api",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    if store is not None:
+        app.state.store = store
+    app.include_router(sparql.router)
+    app.include_router(downloads.router)
+    ui_router = _optional_router("ui")
+    pages_router = _optional_router("pages")
+    if ui_router is not None:
+        app.include_router(ui_router)
+    else:
+        app.add_api_route("/", _fallback_home, methods=["GET"], include_in_schema=False, response_class=HTMLResponse)
+    if pages_router is not None:
+        app.include_router(pages_router)
+    app.add_middleware(SelectiveGZip)
+    app.add_middleware(RequestSizeLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=list(settings.cors_origins),
+        allow_methods=["GET", "POST", "HEAD", "OPTIONS"],
+        allow_headers=["*"],
+        expose_headers=[sparql.TRUNCATED_HEADER, "X-Result-Limit", "ETag", "Last-Modified"],
+        max_age=3600,
+    )
+    return app
+
+
+async def _fallback_home() -> HTMLResponse:
+    from fastapi.responses import HTMLResponse
+
+    return HTMLResponse(
+        "<!doctype html><html lang=en><meta charset=utf-8><title>EPAR knowledge graph</title>"
+        "<h1>EPAR knowledge graph</h1><ul><li><a href=/sparql>SPARQL endpoint</a></li>"
+        "<li><a href=/downloads/>Downloads</a></li><li><a href=/api>API</a></li></ul></html>"
+    )
+
+
+def _ensure_default_build(out: Path) -> int:
+    """Build the bundled data into ``out`` when it has no dump yet."""
+    from epar_graph.serve.store import StoreError, find_dump
+
+    try:
+        find_dump(out)
+        return EXIT_OK
+    except StoreError:
+        pass
+    print(f"No dump in {out}/: building the bundled data first.", file=sys.stderr)
+    from epar_graph.pipeline import run_build
+
+    code = run_build([], out, quiet=False)
+    try:
+        find_dump(out)
+    except StoreError:
+        print(f"error: the build did not produce a dump in {out}/ (exit {code})", file=sys.stderr)
+        return code or EXIT_DATA
+    return EXIT_OK
+
+
+def run_server(
+    *,
+    data: Path | None = None,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    query_timeout: float = 30.0,
+) -> int:
+    """``epar-graph serve``: load the store, then serve until interrupted. Returns the exit code.
+
+    Exit 2 when ``data`` has no dump (a usage error), 1 when the dump is broken.
+    """
+    import uvicorn
+
+    from epar_graph.serve.store import OxigraphStore, StoreError, find_dump
+
+    if data is None:
+        data = config.DEFAULT_OUT
+        code = _ensure_default_build(data)
+        if code != EXIT_OK:
+            return code
+    elif not data.is_dir():
+        print(f"error: {data} is not a directory (expected a build from `epar-graph build`)", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        settings = Settings.from_env(data, query_timeout=query_timeout)
+        find_dump(data)
+    except (SettingsError, StoreError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"Loading {data}/ into the query store (reused while the dump is unchanged)…", file=sys.stderr)
+    try:
+        store = OxigraphStore.open(
+            data,
+            store_dir=settings.resolved_store_dir,
+            base=settings.base,
+            workers=settings.workers,
+            default_timeout=settings.query_timeout,
+        )
+    except StoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_DATA
+    try:
+        app = create_app(settings, store)
+        print(f"Serving {store.info.triples} triples on http://{host}:{port}/ (SPARQL at /sparql)", file=sys.stderr)
+        uvicorn.run(app, host=host, port=port, log_level="info")
+    finally:
+        store.close()
+    return EXIT_OK

@@ -1,0 +1,245 @@
+"""HTTP content negotiation: which representation a client gets.
+
+Clients of a SPARQL endpoint send anything from ``*/*`` to long weighted lists
+(``application/sparql-results+json;q=0.9, */*;q=0.1``), so the ``Accept``
+header is parsed properly (RFC 9110 §12.5.1): quoted parameters, q-values,
+and the most specific matching range deciding an offer's weight. Malformed
+elements are skipped rather than failing the request, because a sloppy client
+should still get *something*.
+
+Ties between offers of equal weight go to the one whose range the client listed
+first, then to the server's preference order.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+_TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
+_QUOTED = r'"(?:[^"\\]|\\.)*"'
+_RANGE = re.compile(rf"\s*({_TOKEN})/({_TOKEN})\s*")
+_PARAM = re.compile(rf"\s*;\s*({_TOKEN})\s*=\s*({_TOKEN}|{_QUOTED})\s*")
+_QVALUE = re.compile(r"(?:0(?:\.\d{0,3})?|1(?:\.0{0,3})?)")
+_SEPARATOR = re.compile(r"\s*,\s*")
+
+
+@dataclass(frozen=True)
+class MediaRange:
+    """One element of an Accept header."""
+
+    type: str
+    subtype: str
+    params: tuple[tuple[str, str], ...] = ()
+    q: float = 1.0
+
+    def matches(self, media_type: str) -> int:
+        """How specifically this range matches ``media_type``: 3/2/1, or 0 for no match."""
+        mtype, _, msub = media_type.partition(";")[0].strip().lower().partition("/")
+        if self.type == "*" and self.subtype == "*":
+            return 1
+        if self.type != mtype:
+            return 0
+        if self.subtype == "*":
+            return 2
+        return 3 if self.subtype == msub else 0
+
+
+def parse_accept(header: str | None) -> list[MediaRange]:
+    """The media ranges of an Accept header, in the client's order.
+
+    An absent, empty or wholly malformed header means ``*/*`` (anything goes).
+    """
+    if header is None or not header.strip():
+        return [MediaRange("*", "*")]
+    ranges: list[MediaRange] = []
+    pos = 0
+    text = header
+    while pos < len(text):
+        element, pos = _parse_element(text, pos)
+        if element is not None:
+            ranges.append(element)
+        sep = _SEPARATOR.match(text, pos)
+        # after a malformed element, skip to the next comma outside quotes
+        pos = sep.end() if sep and sep.end() > pos else _skip_to_comma(text, pos)
+    return ranges or [MediaRange("*", "*")]
+
+
+def _parse_element(text: str, pos: int) -> tuple[MediaRange | None, int]:
+    m = _RANGE.match(text, pos)
+    if not m:
+        return None, pos
+    mtype, msub = m.group(1).lower(), m.group(2).lower()
+    if mtype == "*" and msub != "*":
+        return None, m.end()
+    pos = m.end()
+    params: list[tuple[str, str]] = []
+    q = 1.0
+    seen_q = False
+    while True:
+        p = _PARAM.match(text, pos)
+        if not p:
+            break
+        pos = p.end()
+        name, value = p.group(1).lower(), p.group(2)
+        if value.startswith('"'):
+            value = re.sub(r"\\(.)", r"\1", value[1:-1])
+        if seen_q:
+            continue  # accept-extensions after q carry no meaning for matching
+        if name == "q":
+            if not _QVALUE.fullmatch(value):
+                return None, pos
+            q = float(value)
+            seen_q = True
+        else:
+            params.append((name, value))
+    if pos < len(text) and text[pos] != ",":
+        return None, pos
+    return MediaRange(mtype, msub, tuple(params), q), pos
+
+
+def _skip_to_comma(text: str, pos: int) -> int:
+    in_quote = False
+    while pos < len(text):
+        ch = text[pos]
+        if in_quote and ch == "\\":
+            pos += 2
+            continue
+        if ch == '"':
+            in_quote = not in_quote
+        elif ch == "," and not in_quote:
+            return pos + 1
+        pos += 1
+    return pos
+
+
+def negotiate(accept: str | None, offers: Sequence[str]) -> str | None:
+    """The offer the client prefers, or None when every offer is unacceptable (q=0 or unmatched).
+
+    ``offers`` are media types in the server's order of preference.
+    """
+    ranges = parse_accept(accept)
+    best: tuple[float, int, int] | None = None
+    chosen: str | None = None
+    for offer_index, offer in enumerate(offers):
+        weight = _weight(ranges, offer)
+        if weight is None or weight[0] <= 0:
+            continue
+        key = (weight[0], -weight[1], -offer_index)
+        if best is None or key > best:
+            best, chosen = key, offer
+    return chosen
+
+
+def _weight(ranges: Sequence[MediaRange], offer: str) -> tuple[float, int] | None:
+    """(q, position in Accept) of the most specific range matching ``offer``."""
+    found: tuple[int, int, MediaRange] | None = None
+    for index, r in enumerate(ranges):
+        spec = r.matches(offer)
+        if spec and (found is None or spec > found[0]):
+            found = (spec, index, r)
+    if found is None:
+        return None
+    return found[2].q, found[1]
+
+
+# --- SPARQL result formats --------------------------------------------------------------
+
+#: Short names usable in the ``format`` parameter, for SELECT/ASK results.
+RESULT_FORMATS: dict[str, str] = {
+    "json": "application/sparql-results+json",
+    "xml": "application/sparql-results+xml",
+    "csv": "text/csv",
+    "tsv": "text/tab-separated-values",
+}
+#: Short names for CONSTRUCT/DESCRIBE results (``json``/``xml`` mean JSON-LD/RDF-XML there).
+RDF_FORMATS: dict[str, str] = {
+    "turtle": "text/turtle",
+    "ntriples": "application/n-triples",
+    "jsonld": "application/ld+json",
+    "rdfxml": "application/rdf+xml",
+}
+_RDF_ALIASES = {"json": "jsonld", "xml": "rdfxml", "ttl": "turtle", "nt": "ntriples"}
+
+#: Media types offered for solutions and booleans, best first, with the format each one means.
+RESULT_OFFERS: tuple[tuple[str, str], ...] = (
+    ("application/sparql-results+json", "json"),
+    ("application/sparql-results+xml", "xml"),
+    ("text/csv", "csv"),
+    ("text/tab-separated-values", "tsv"),
+    ("application/json", "json"),
+    ("application/xml", "xml"),
+    ("text/xml", "xml"),
+)
+#: Media types offered for graphs, best first.
+RDF_OFFERS: tuple[tuple[str, str], ...] = (
+    ("text/turtle", "turtle"),
+    ("application/n-triples", "ntriples"),
+    ("application/ld+json", "jsonld"),
+    ("application/rdf+xml", "rdfxml"),
+    ("application/x-turtle", "turtle"),
+    ("application/json", "jsonld"),
+    ("text/plain", "ntriples"),
+)
+
+
+class UnknownFormat(ValueError):
+    """The ``format`` parameter names no format this endpoint writes."""
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A format to write and the Content-Type to announce it with."""
+
+    name: str
+    media_type: str
+
+
+def content_type(media_type: str) -> str:
+    """``media_type`` with ``charset=utf-8`` added to textual types that need it."""
+    if media_type.startswith("text/") and "charset" not in media_type:
+        return media_type + "; charset=utf-8"
+    return media_type
+
+
+def choose_formats(accept: str | None, format_param: str | None) -> tuple[Choice | None, Choice | None]:
+    """The format for SELECT/ASK results and the one for CONSTRUCT/DESCRIBE results.
+
+    ``format_param`` (a short name or a media type) overrides ``Accept``. Either
+    side may be None: the query kind decides later whether that is a 406.
+    """
+    if format_param is not None:
+        return _from_format_param(format_param.strip())
+    return _pick(accept, RESULT_OFFERS), _pick(accept, RDF_OFFERS)
+
+
+def _pick(accept: str | None, offers: Sequence[tuple[str, str]]) -> Choice | None:
+    chosen = negotiate(accept, [media for media, _ in offers])
+    if chosen is None:
+        return None
+    name = dict(offers)[chosen]
+    return Choice(name, content_type(chosen))
+
+
+def _from_format_param(value: str) -> tuple[Choice | None, Choice | None]:
+    if "/" in value:  # a media type in the parameter: negotiate as if it were the Accept header
+        element, end = _parse_element(value, 0)
+        if element is None or end != len(value):  # no lenient fallback to */* here: the client named a type
+            raise UnknownFormat(value)
+        result, graph = _pick(value, RESULT_OFFERS), _pick(value, RDF_OFFERS)
+        if result is None and graph is None:
+            raise UnknownFormat(value)
+        return result, graph
+    name = value.lower()
+    result = Choice(name, content_type(RESULT_FORMATS[name])) if name in RESULT_FORMATS else None
+    rdf_name = _RDF_ALIASES.get(name, name)
+    graph = Choice(rdf_name, content_type(RDF_FORMATS[rdf_name])) if rdf_name in RDF_FORMATS else None
+    if result is None and graph is None:
+        raise UnknownFormat(value)
+    return result, graph
+
+
+def format_names() -> list[str]:
+    """Every value the ``format`` parameter accepts by name (for error messages and docs)."""
+    return [*RESULT_FORMATS, *RDF_FORMATS]

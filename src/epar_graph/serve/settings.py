@@ -1,0 +1,97 @@
+"""The knobs of the web server, in one frozen object shared by every router.
+
+Defaults are safe for a public endpoint (bounded time, rows and request size,
+no federation); each one can be changed from the environment so that a
+deployment does not need a code change. ``request.app.state.settings`` holds
+the instance the running app uses.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from epar_graph import config
+
+#: Environment variables read by :meth:`Settings.from_env`, by field name.
+ENV_VARS = {
+    "query_timeout": "EPAR_QUERY_TIMEOUT",
+    "max_rows": "EPAR_MAX_ROWS",
+    "max_request_bytes": "EPAR_MAX_REQUEST_BYTES",
+    "workers": "EPAR_QUERY_WORKERS",
+    "service_allowlist": "EPAR_SERVICE_ALLOWLIST",
+    "store_dir": "EPAR_STORE_DIR",
+}
+
+
+class SettingsError(ValueError):
+    """A setting has a value the server cannot work with."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the server needs to know beyond the data directory.
+
+    ``max_rows`` caps SELECT solutions and CONSTRUCT/DESCRIBE triples; a capped
+    answer carries the header ``X-Result-Truncated: true`` (see ``serve/sparql.py``).
+    ``service_allowlist`` holds the only endpoint IRIs a federated ``SERVICE``
+    may call: empty means federation is off, because an open endpoint that
+    fetches arbitrary URLs is a request-forgery relay.
+    """
+
+    data_dir: Path
+    query_timeout: float = 30.0
+    max_rows: int = 100_000
+    max_request_bytes: int = 1_000_000
+    workers: int = 2
+    service_allowlist: frozenset[str] = field(default_factory=frozenset)
+    store_dir: Path | None = None
+    base: str = field(default_factory=config.base_iri)
+    cors_origins: tuple[str, ...] = ("*",)
+
+    def __post_init__(self) -> None:
+        if not self.query_timeout > 0:
+            raise SettingsError(f"query timeout must be positive, got {self.query_timeout}")
+        if self.max_rows < 1:
+            raise SettingsError(f"max rows must be at least 1, got {self.max_rows}")
+        if self.max_request_bytes < 1024:
+            raise SettingsError(f"max request size must be at least 1024 bytes, got {self.max_request_bytes}")
+        if self.workers < 1:
+            raise SettingsError(f"query workers must be at least 1, got {self.workers}")
+
+    @property
+    def resolved_store_dir(self) -> Path:
+        """Where loaded stores are kept: ``DATA/.store`` unless set."""
+        return self.store_dir if self.store_dir is not None else self.data_dir / ".store"
+
+    def with_changes(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+    @classmethod
+    def from_env(cls, data_dir: Path, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Defaults, then ``EPAR_*`` environment variables, then explicit ``overrides``."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for name, var in ENV_VARS.items():
+            raw = env.get(var)
+            if raw is None or not raw.strip():
+                continue
+            values[name] = _parse_env(name, var, raw.strip())
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(data_dir=data_dir, **values)
+
+
+def _parse_env(name: str, var: str, raw: str) -> Any:
+    try:
+        if name == "query_timeout":
+            return float(raw)
+        if name in ("max_rows", "max_request_bytes", "workers"):
+            return int(raw)
+    except ValueError:
+        raise SettingsError(f"{var}={raw!r} is not a number") from None
+    if name == "service_allowlist":
+        return frozenset(raw.replace(",", " ").split())
+    return Path(raw)

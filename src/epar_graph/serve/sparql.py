@@ -1,0 +1,547 @@
+"""The SPARQL 1.1 Protocol endpoint at ``/sparql`` (query operation only).
+
+Requests (https://www.w3.org/TR/sparql11-protocol/#query-operation):
+
+* ``GET /sparql?query=…`` — URL parameters;
+* ``POST /sparql`` with ``application/x-www-form-urlencoded`` — parameters in the body;
+* ``POST /sparql`` with ``application/sparql-query`` — the body is the query,
+  the dataset parameters stay in the URL.
+
+``default-graph-uri`` / ``named-graph-uri`` (repeatable) replace the query's
+own ``FROM``/``FROM NAMED``. The answer's format comes from ``format``
+(``json``, ``xml``, ``csv``, ``tsv``, ``turtle``, ``ntriples``, ``jsonld``,
+``rdfxml``, or a media type) or else from ``Accept``.
+
+Limits, all from :class:`~epar_graph.serve.settings.Settings`: a query that
+runs past ``query_timeout`` is stopped and answered with 503; at most
+``max_rows`` solutions (or triples) are returned, and every answer carries
+``X-Result-Truncated: true`` or ``false`` so a client can tell a complete
+answer from a cut one; request bodies over ``max_request_bytes`` get 413.
+
+Refused: updates (403: this is a read-only endpoint, the data never changes
+through HTTP) and federated ``SERVICE`` calls to endpoints not in
+``service_allowlist`` (403: otherwise the server would fetch any URL a
+stranger names). Parameters must be UTF-8; anything unparseable is a 400 with
+a message, never a traceback.
+
+``GET /sparql`` without a query returns the SPARQL Service Description (RDF
+clients) or redirects browsers to the query editor at ``/``.
+"""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import anyio.to_thread
+from fastapi import APIRouter, Request
+from fastapi.responses import PlainTextResponse, RedirectResponse, Response
+
+from epar_graph.serve import negotiation, service_description
+from epar_graph.serve.negotiation import Choice, UnknownFormat
+from epar_graph.serve.settings import Settings
+from epar_graph.serve.store import (
+    EncodedResult,
+    EncodingStore,
+    QueryFailed,
+    QueryTimeout,
+    ServerBusy,
+    SparqlStore,
+    encode_result,
+)
+
+router = APIRouter(tags=["SPARQL"])
+
+FORM = "application/x-www-form-urlencoded"
+SPARQL_QUERY = "application/sparql-query"
+SPARQL_UPDATE = "application/sparql-update"
+TRUNCATED_HEADER = "X-Result-Truncated"
+
+
+class ProtocolError(Exception):
+    """A request the endpoint answers with a client-error status and a plain message."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers or {}
+
+
+# --- reading the query text ---------------------------------------------------------------
+
+_LEXER = re.compile(
+    r'''
+      (?P<lstr>"""(?:(?:"|"")?(?:[^"\\]|\\.))*"""|\'\'\'(?:(?:'|'')?(?:[^'\\]|\\.))*\'\'\')
+    | (?P<str>"(?:[^"\\\n\r]|\\.)*"|'(?:[^'\\\n\r]|\\.)*')
+    | (?P<iri><[^<>"{}|^`\\\x00-\x20]*>)
+    | (?P<comment>\#[^\n\r]*)
+    | (?P<other>[^"'<\#]+|.)
+    ''',
+    re.X | re.S,
+)
+_UNICODE_ESCAPE = re.compile(r"\\u([0-9A-Fa-f]{4})|\\U([0-9A-Fa-f]{8})")
+_IRI_PLACEHOLDER = re.compile(r"<(\d+)>")
+_PREFIX_DECL = re.compile(r"PREFIX\s*([^\s:]*):\s*<(\d+)>", re.I)
+_BASE_DECL = re.compile(r"BASE\s*<(\d+)>", re.I)
+_SERVICE = re.compile(r"SERVICE", re.I)
+_SILENT = re.compile(r"\s*(?:SILENT)?\s*", re.I)
+_VARIABLE_BEFORE = re.compile(r"[?$][\w\u00B7\u0300-\u036F\u203F-\u2040]*$")
+_PNAME_BEFORE = re.compile(r"[\w.\-]*:[\w.\-:%\\]*$")
+_PREFIX_KEYWORD_BEFORE = re.compile(r"PREFIX\s*$", re.I)
+_PNAME = re.compile(r"([^\s:<>{}()]*):((?:[\w.\-:%]|\\.)*)")
+
+
+def unescape_codepoints(text: str) -> str:
+    r"""Replace ``\uXXXX`` / ``\UXXXXXXXX`` escapes by the characters they stand for."""
+
+    def repl(m: re.Match[str]) -> str:
+        code = int(m.group(1) or m.group(2), 16)
+        return chr(code) if code <= 0x10FFFF and not 0xD800 <= code <= 0xDFFF else m.group(0)
+
+    return _UNICODE_ESCAPE.sub(repl, text)
+
+
+@dataclass(frozen=True)
+class _Code:
+    """Query text with strings blanked, comments removed and IRIs replaced by ``<n>`` placeholders."""
+
+    text: str
+    iris: list[str]
+
+
+def _code(query: str) -> _Code:
+    parts: list[str] = []
+    iris: list[str] = []
+    for m in _LEXER.finditer(query):
+        kind = m.lastgroup
+        if kind in ("lstr", "str"):
+            parts.append('""')
+        elif kind == "comment":
+            parts.append(" ")
+        elif kind == "iri":
+            parts.append(f"<{len(iris)}>")
+            iris.append(unescape_codepoints(m.group()[1:-1]))
+        else:
+            parts.append(m.group())
+    return _Code("".join(parts), iris)
+
+
+def service_endpoints(query: str) -> set[str | None]:
+    """Every endpoint a ``SERVICE`` clause of ``query`` may call; None for one that cannot be known.
+
+    pyoxigraph does not expose the query algebra, so this reads the text: with
+    strings and comments out of the way, a ``SERVICE`` that is not part of a
+    variable or prefixed name is taken as the keyword (the parser accepts it
+    glued to its neighbours, e.g. ``?o.SERVICE<…>`` or ``SERVICEex:s``), and
+    the IRI, prefixed name or variable after it is resolved. The text is read
+    both as sent and with ``\\u`` escapes decoded, and both readings count.
+    When in doubt the answer errs towards "a SERVICE is there": a refused
+    harmless query is a nuisance, an unnoticed federated call is a hole.
+    """
+    found: set[str | None] = set()
+    for variant in {query, unescape_codepoints(query)}:
+        found |= _service_endpoints(_code(variant))
+    return found
+
+
+def _service_endpoints(code: _Code) -> set[str | None]:
+    text = code.text
+    prefixes: dict[str, set[str]] = {}
+    for m in _PREFIX_DECL.finditer(text):
+        prefixes.setdefault(m.group(1), set()).add(code.iris[int(m.group(2))])
+    bases = [code.iris[int(m.group(1))] for m in _BASE_DECL.finditer(text)]
+    found: set[str | None] = set()
+    for m in _SERVICE.finditer(text):
+        before = text[: m.start()]
+        if _VARIABLE_BEFORE.search(before) or _PNAME_BEFORE.search(before):
+            continue  # the letters belong to a longer variable or prefixed name
+        if _PREFIX_KEYWORD_BEFORE.search(before) and text[m.end() : m.end() + 1] == ":":
+            continue  # "PREFIX service: <…>" declares a prefix
+        pos = _SILENT.match(text, m.end())
+        found |= _endpoint_at(text, pos.end() if pos else m.end(), code.iris, prefixes, bases)
+    return found
+
+
+def _endpoint_at(
+    text: str, pos: int, iris: list[str], prefixes: dict[str, set[str]], bases: list[str]
+) -> set[str | None]:
+    placeholder = _IRI_PLACEHOLDER.match(text, pos)
+    if placeholder:
+        return _absolute(iris[int(placeholder.group(1))], bases)
+    pname = _PNAME.match(text, pos)
+    if pname and pname.end() > pos:
+        namespaces = prefixes.get(pname.group(1))
+        if not namespaces:
+            return {None}
+        local = re.sub(r"\\(.)", r"\1", pname.group(2))
+        out: set[str | None] = set()
+        for ns in namespaces:
+            out |= _absolute(ns + local, bases)
+        return out
+    return {None}  # a variable, or something unreadable: cannot be checked
+
+
+def _absolute(iri: str, bases: Sequence[str]) -> set[str | None]:
+    if re.match(r"[A-Za-z][A-Za-z0-9+.\-]*:", iri):
+        return {iri}
+    if not bases:
+        return {None}
+    return {urllib.parse.urljoin(base, iri) for base in bases}
+
+
+def refused_services(query: str, allowlist: frozenset[str]) -> list[str]:
+    """The SERVICE endpoints of ``query`` that the allow-list does not permit (described for a message)."""
+    refused = []
+    for endpoint in service_endpoints(query):
+        if endpoint is None:
+            refused.append("(an endpoint given by a variable or an undeclared prefix)")
+        elif endpoint not in allowlist:
+            refused.append(f"<{endpoint}>")
+    return sorted(refused)
+
+
+# --- reading the request ------------------------------------------------------------------
+
+
+def parse_params(raw: bytes, where: str) -> list[tuple[str, str]]:
+    """``application/x-www-form-urlencoded`` pairs, strictly UTF-8 (400 otherwise)."""
+    try:
+        text = raw.decode("utf-8")
+        return urllib.parse.parse_qsl(text, keep_blank_values=True, encoding="utf-8", errors="strict")
+    except UnicodeDecodeError:
+        raise ProtocolError(400, f"The {where} is not valid UTF-8; SPARQL requests must be UTF-8 encoded.") from None
+    except ValueError as exc:
+        raise ProtocolError(400, f"The {where} cannot be read: {exc}") from None
+
+
+@dataclass(frozen=True)
+class QueryRequest:
+    query: str | None
+    default_graph: list[str] | None
+    named_graphs: list[str] | None
+    format: str | None
+
+
+def _values(params: list[tuple[str, str]], name: str) -> list[str]:
+    return [v for k, v in params if k == name]
+
+
+def _from_params(params: list[tuple[str, str]], query: str | None = None) -> QueryRequest:
+    if _values(params, "update"):
+        raise ProtocolError(403, "This endpoint is read-only: SPARQL updates are not accepted.")
+    queries = _values(params, "query")
+    if query is not None:
+        if queries:
+            raise ProtocolError(400, "The query was sent both in the body and as a 'query' parameter; send it once.")
+        queries = [query]
+    if len(queries) > 1:
+        raise ProtocolError(400, f"{len(queries)} 'query' parameters were given; send exactly one query.")
+    formats = _values(params, "format")
+    if len(formats) > 1:
+        raise ProtocolError(400, "More than one 'format' parameter was given.")
+    default = _values(params, "default-graph-uri")
+    named = _values(params, "named-graph-uri")
+    # The protocol's dataset replaces the query's FROM/FROM NAMED as a whole: naming only
+    # graphs for GRAPH leaves the default graph empty, and the other way round.
+    dataset_given = bool(default or named)
+    return QueryRequest(
+        query=queries[0] if queries else None,
+        default_graph=default if dataset_given else None,
+        named_graphs=named if dataset_given else None,
+        format=formats[0] if formats else None,
+    )
+
+
+def _media_type(request: Request) -> str | None:
+    raw = request.headers.get("content-type")
+    if raw is None:
+        return None
+    return raw.split(";", 1)[0].strip().lower() or None
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The request body, refusing (413) to read past ``limit`` bytes even without Content-Length."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ProtocolError(413, f"The request body is larger than {limit} bytes.")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _read_request(request: Request, settings: Settings) -> QueryRequest:
+    url_params = parse_params(request.scope.get("query_string", b""), "URL query string")
+    if request.method == "GET":
+        return _from_params(url_params)
+    media = _media_type(request)
+    if media == SPARQL_UPDATE:
+        raise ProtocolError(403, "This endpoint is read-only: SPARQL updates are not accepted.")
+    if media not in (FORM, SPARQL_QUERY):
+        raise ProtocolError(
+            415,
+            f"POST needs Content-Type {FORM} or {SPARQL_QUERY}, not {media or 'none'}.",
+        )
+    body = await _read_body(request, settings.max_request_bytes)
+    if media == FORM:
+        return _from_params(url_params + parse_params(body, "form body"))
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ProtocolError(400, "The query is not valid UTF-8; SPARQL queries must be UTF-8 encoded.") from None
+    return _from_params(url_params, query=text)
+
+
+# --- answering ----------------------------------------------------------------------------
+
+
+def _error(exc: ProtocolError) -> Response:
+    return PlainTextResponse(exc.message + "\n", status_code=exc.status, headers=exc.headers)
+
+
+async def _run(
+    store: SparqlStore, settings: Settings, req: QueryRequest, result: Choice | None, graph: Choice | None
+) -> EncodedResult:
+    assert req.query is not None
+    kwargs: dict[str, Any] = {"default_graph": req.default_graph, "named_graphs": req.named_graphs}
+    r_name = result.name if result else None
+    g_name = graph.name if graph else None
+    if isinstance(store, EncodingStore):
+        return await store.aquery_encoded(
+            req.query, result_format=r_name, rdf_format=g_name, max_rows=settings.max_rows, **kwargs
+        )
+
+    def generic() -> EncodedResult:
+        return encode_result(store.query(req.query or "", **kwargs), r_name, g_name, settings.max_rows)
+
+    return await anyio.to_thread.run_sync(generic)
+
+
+async def answer_query(request: Request) -> Response:
+    """Both methods end here: read, check, run, encode; every failure becomes a plain-text status."""
+    settings: Settings = request.app.state.settings
+    store: SparqlStore = request.app.state.store
+    try:
+        req = await _read_request(request, settings)
+        if req.query is None:
+            if request.method == "POST":
+                raise ProtocolError(400, "No query was given (expected a 'query' parameter or a query body).")
+            return _describe_service(request, req.format)
+        if not req.query.strip():
+            raise ProtocolError(400, "The query is empty.")
+        try:
+            result_choice, graph_choice = negotiation.choose_formats(request.headers.get("accept"), req.format)
+        except UnknownFormat as exc:
+            names = ", ".join(negotiation.format_names())
+            raise ProtocolError(400, f"Unknown format {exc}; use one of {names} or a media type.") from None
+        if result_choice is None and graph_choice is None:
+            raise ProtocolError(406, _not_acceptable_message())
+        refused = refused_services(req.query, settings.service_allowlist)
+        if refused:
+            raise ProtocolError(
+                403, "Federated queries to these endpoints are not allowed here: " + ", ".join(refused) + "."
+            )
+        encoded = await _run(store, settings, req, result_choice, graph_choice)
+    except ProtocolError as exc:
+        return _error(exc)
+    except SyntaxError as exc:
+        return _error(ProtocolError(400, f"The query is not valid SPARQL 1.1: {exc}"))
+    except ServerBusy as exc:
+        return _error(ProtocolError(503, f"The server is busy: {exc}. Try again shortly.", {"Retry-After": "2"}))
+    except QueryTimeout as exc:
+        return _error(ProtocolError(503, f"Query stopped: {exc}. Narrow it down, or add a LIMIT."))
+    except ValueError as exc:
+        return _error(ProtocolError(400, f"The request cannot be answered: {exc}"))
+    except QueryFailed as exc:
+        return _error(ProtocolError(500, f"The query could not be evaluated: {exc}"))
+    choice = result_choice if encoded.kind in ("solutions", "boolean") else graph_choice
+    if encoded.body is None or choice is None:
+        return _error(ProtocolError(406, _not_acceptable_message(encoded.kind)))
+    headers = {TRUNCATED_HEADER: "true" if encoded.truncated else "false", "Vary": "Accept"}
+    if encoded.truncated:
+        headers["X-Result-Limit"] = str(settings.max_rows)
+    return Response(encoded.body, media_type=choice.media_type, headers=headers)
+
+
+def _not_acceptable_message(kind: str | None = None) -> str:
+    results = ", ".join(dict.fromkeys(m for m, _ in negotiation.RESULT_OFFERS))
+    graphs = ", ".join(dict.fromkeys(m for m, _ in negotiation.RDF_OFFERS))
+    if kind in ("solutions", "boolean"):
+        return f"SELECT and ASK results are available as: {results}."
+    if kind == "graph":
+        return f"CONSTRUCT and DESCRIBE results are available as: {graphs}."
+    return f"None of the requested media types is available. Results: {results}. Graphs: {graphs}."
+
+
+def _describe_service(request: Request, format_param: str | None) -> Response:
+    if format_param is not None:
+        try:
+            _, graph = negotiation.choose_formats(None, format_param)
+        except UnknownFormat:
+            graph = None
+        if graph is None:
+            raise ProtocolError(400, "No query was given (expected a 'query' parameter).")
+    else:
+        offers = [m for m, _ in negotiation.RDF_OFFERS[:4]] + ["text/html"]
+        chosen = negotiation.negotiate(request.headers.get("accept"), offers)
+        if chosen is None:
+            raise ProtocolError(400, "No query was given (expected a 'query' parameter).")
+        if chosen == "text/html":
+            return RedirectResponse("/", status_code=303, headers={"Vary": "Accept"})
+        graph = Choice(dict(negotiation.RDF_OFFERS)[chosen], negotiation.content_type(chosen))
+    body = service_description.render(request, graph.name)
+    return Response(body, media_type=graph.media_type, headers={"Vary": "Accept"})
+
+
+# --- routes and their OpenAPI description -------------------------------------------------
+
+_DATASET_PARAMS: list[dict[str, Any]] = [
+    {
+        "name": "default-graph-uri",
+        "in": "query",
+        "required": False,
+        "description": "IRI of a graph to use as (part of) the default graph; repeatable.",
+        "schema": {"type": "array", "items": {"type": "string"}},
+        "style": "form",
+        "explode": True,
+    },
+    {
+        "name": "named-graph-uri",
+        "in": "query",
+        "required": False,
+        "description": "IRI of a graph available to GRAPH patterns; repeatable.",
+        "schema": {"type": "array", "items": {"type": "string"}},
+        "style": "form",
+        "explode": True,
+    },
+]
+_FORMAT_PARAM: dict[str, Any] = {
+    "name": "format",
+    "in": "query",
+    "required": False,
+    "description": "Result format, overriding Accept.",
+    "schema": {"type": "string", "enum": negotiation.format_names()},
+}
+_TEXT = {"text/plain": {"schema": {"type": "string"}}}
+_SPARQL_JSON_SCHEMA = {
+    "type": "object",
+    "required": ["head"],
+    "properties": {
+        "head": {"type": "object"},
+        "results": {"type": "object"},
+        "boolean": {"type": "boolean"},
+    },
+}
+_ANY = {"schema": {"type": "string"}}
+_OK_CONTENT: dict[str, Any] = {
+    "application/sparql-results+json": {"schema": _SPARQL_JSON_SCHEMA},
+    "application/json": {"schema": {}},
+    "application/sparql-results+xml": _ANY,
+    "application/xml": _ANY,
+    "text/xml": _ANY,
+    "text/csv": _ANY,
+    "text/tab-separated-values": _ANY,
+    "text/turtle": _ANY,
+    "application/x-turtle": _ANY,
+    "application/n-triples": _ANY,
+    "text/plain": _ANY,
+    "application/ld+json": {"schema": {}},
+    "application/rdf+xml": _ANY,
+}
+_ERRORS: dict[str, Any] = {
+    "400": {"description": "Malformed request or query, or not UTF-8.", "content": _TEXT},
+    "403": {"description": "An update, or a SERVICE endpoint not on the allow-list.", "content": _TEXT},
+    "406": {"description": "No acceptable result format for this kind of query.", "content": _TEXT},
+    "413": {"description": "The request is larger than the server accepts.", "content": _TEXT},
+    "414": {"description": "The URL is longer than the server accepts.", "content": _TEXT},
+    "415": {"description": "POST with an unsupported Content-Type.", "content": _TEXT},
+    "500": {"description": "The query could not be evaluated.", "content": _TEXT},
+    "503": {"description": "The query ran past the time limit, or the server is busy.", "content": _TEXT},
+}
+_OK = {
+    "description": "Query results; header X-Result-Truncated tells whether the row limit cut them.",
+    "headers": {
+        TRUNCATED_HEADER: {"schema": {"type": "string", "enum": ["true", "false"]}},
+    },
+    "content": _OK_CONTENT,
+}
+
+
+@router.get(
+    "/sparql",
+    summary="SPARQL query (GET), or the service description when no query is given",
+    response_class=Response,
+    responses={"303": {"description": "Browsers asking for HTML are sent to the query editor."}},
+    openapi_extra={
+        "parameters": [
+            {
+                "name": "query",
+                "in": "query",
+                "required": False,
+                "description": "A SPARQL 1.1 query. Without it, the service description is returned.",
+                "schema": {"type": "string"},
+            },
+            *_DATASET_PARAMS,
+            _FORMAT_PARAM,
+        ],
+        "responses": {"200": _OK, **_ERRORS},
+    },
+)
+async def sparql_get(request: Request) -> Response:
+    return await answer_query(request)
+
+
+@router.post(
+    "/sparql",
+    summary="SPARQL query (POST, form-encoded or application/sparql-query)",
+    response_class=Response,
+    openapi_extra={
+        "parameters": [*_DATASET_PARAMS, _FORMAT_PARAM],
+        "requestBody": {
+            "required": True,
+            "content": {
+                FORM: {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "query": {"type": "string"},
+                            "default-graph-uri": {"type": "array", "items": {"type": "string"}},
+                            "named-graph-uri": {"type": "array", "items": {"type": "string"}},
+                            "format": {"type": "string", "enum": negotiation.format_names()},
+                        },
+                    }
+                },
+                SPARQL_QUERY: {"schema": {"type": "string"}},
+            },
+        },
+        "responses": {"200": _OK, **_ERRORS},
+    },
+)
+async def sparql_post(request: Request) -> Response:
+    return await answer_query(request)
+
+
+ALLOWED_METHODS = "GET, POST"
+
+
+async def method_not_allowed() -> Response:
+    """405 naming both methods: without this route the router would answer with the first route's GET only."""
+    return PlainTextResponse(
+        "The SPARQL endpoint answers GET and POST only; updates are not accepted.\n",
+        status_code=405,
+        headers={"Allow": ALLOWED_METHODS},
+    )
+
+
+router.add_api_route(
+    "/sparql",
+    method_not_allowed,
+    methods=["HEAD", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE"],
+    include_in_schema=False,
+    response_class=Response,
+)
