@@ -44,6 +44,8 @@ def source_status_counts() -> collections.Counter[str]:
 
 def test_counts_add_up(bundled: BuildResult) -> None:
     assert bundled.read == bundled.accepted + len(bundled.rejections)
+    assert not bundled.rejections  # the bundled data builds cleanly: `epar-graph build` exits 0
+    assert bundled.products == 1150  # the 1,149 products of the 2017 export + Alofisel
     for src in bundled.sources:
         assert src.read == src.accepted + src.rejected
     void = rdflib.Graph().parse(bundled.out / "void.ttl")

@@ -27,6 +27,8 @@ def base_iri() -> str:
 #: The sources the default build reads, in priority order (earlier wins on conflicts).
 BUNDLED_SOURCES = (
     DATA_DIR / "ema-medicines-2017-02-13.xls",
-    DATA_DIR / "ema-epar-scrape-2017.csv",
+    # the EPAR search table as merged by product number (the raw table,
+    # ema-epar-scrape-2017.csv, leaves 19 rows without an unambiguous product number)
+    DATA_DIR / "ema-medicines-2017-wikidata-rxnorm.csv",
     DATA_DIR / "medpath" / "alofisel.txt",
 )

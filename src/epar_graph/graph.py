@@ -69,8 +69,12 @@ def _date(d: dt.date) -> Literal:
     return Literal(d.isoformat(), datatype=XSD.date)
 
 
+_TRUE = Literal("true", datatype=XSD.boolean)
+_FALSE = Literal("false", datatype=XSD.boolean)
+
+
 def _bool(b: bool) -> Literal:
-    return Literal("true" if b else "false", datatype=XSD.boolean)
+    return _TRUE if b else _FALSE
 
 
 def _int(n: int) -> Literal:

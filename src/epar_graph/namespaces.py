@@ -24,13 +24,16 @@ class Vocabulary:
         self.prefix = prefix
         self.base = base
         self.terms: frozenset[str] = frozenset(terms)
+        clash = self.terms & {"prefix", "base", "terms", "iri", "_nodes"}
+        if clash:
+            raise ValueError(f"{prefix}: term names {sorted(clash)} clash with Vocabulary attributes")
         self._nodes = {t: NamedNode(base + t) for t in self.terms}
+        # Known terms become plain attributes (fast on hot paths); __getattr__ only
+        # runs for unknown names, to refuse them.
+        self.__dict__.update(self._nodes)
 
     def __getattr__(self, name: str) -> NamedNode:
-        try:
-            return self.__dict__["_nodes"][name]
-        except KeyError:
-            raise AttributeError(f"{self.prefix}:{name} is not a known term") from None
+        raise AttributeError(f"{self.prefix}:{name} is not a known term")
 
     def iri(self, name: str) -> str:
         """The IRI string of a term (checked)."""

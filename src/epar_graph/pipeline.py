@@ -128,14 +128,17 @@ def _write(
         files: dict[str, Path] = {}
         nt_name = "epar.nt.gz" if gzip_nt else "epar.nt"
         files[nt_name] = tmp / nt_name
-        publish.write_bytes(files[nt_name], publish.sorted_ntriples(triples), gz=gzip_nt)
+        ntriples = publish.sorted_ntriples(triples)
+        publish.write_bytes(files[nt_name], ntriples, gz=gzip_nt)
+        ordered = publish.in_ntriples_order(ntriples)
+        del ntriples
         files["epar.ttl"] = tmp / "epar.ttl"
-        publish.write_bytes(files["epar.ttl"], publish.turtle(triples))
-        context = publish.jsonld_context(triples)
+        publish.write_bytes(files["epar.ttl"], publish.turtle(ordered, presorted=True))
+        context = publish.jsonld_context(ordered)
         files["context.jsonld"] = tmp / "context.jsonld"
         publish.write_json(files["context.jsonld"], context)
         files["epar.jsonld"] = tmp / "epar.jsonld"
-        publish.write_json(files["epar.jsonld"], publish.compact_jsonld(triples, context))
+        publish.write_json(files["epar.jsonld"], publish.compact_jsonld(ordered, context, presorted=True), pretty=False)
         for ls in linksets:
             name = f"links-{ls.name}.nt"
             files[name] = tmp / name

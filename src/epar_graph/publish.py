@@ -94,8 +94,18 @@ def _sort_key(t: Triple) -> tuple[str, str, str]:
     return (str(t.subject), str(t.predicate), str(t.object))
 
 
-def turtle(triples: Iterable[Triple]) -> bytes:
-    data = pyoxigraph.serialize(sorted(triples, key=_sort_key), format=RdfFormat.TURTLE, prefixes=PREFIXES)
+def in_ntriples_order(ntriples: bytes) -> list[Triple]:
+    """Triples in the order of sorted N-Triples, so every dump lists them the same way.
+
+    Parsing the already sorted bytes (in Rust) is far cheaper than sorting
+    Python term objects again for each serialisation.
+    """
+    return [quad.triple for quad in pyoxigraph.parse(ntriples, format=RdfFormat.N_TRIPLES)]
+
+
+def turtle(triples: Iterable[Triple], presorted: bool = False) -> bytes:
+    ordered = triples if presorted else sorted(triples, key=_sort_key)
+    data = pyoxigraph.serialize(ordered, format=RdfFormat.TURTLE, prefixes=PREFIXES)
     assert data is not None
     return data
 
@@ -159,7 +169,9 @@ def _compact(iri: str) -> str:
     return f"{prefix}:{local}"
 
 
-def compact_jsonld(triples: Iterable[Triple], context: dict[str, object]) -> dict[str, object]:
+def compact_jsonld(
+    triples: Iterable[Triple], context: dict[str, object], presorted: bool = False
+) -> dict[str, object]:
     """Node objects grouped by subject, keyed by the context's terms."""
     ctx = context["@context"]
     assert isinstance(ctx, dict)
@@ -170,7 +182,7 @@ def compact_jsonld(triples: Iterable[Triple], context: dict[str, object]) -> dic
         elif isinstance(definition, str) and ":" in definition and not definition.startswith("http"):
             by_iri[_expand(definition, ctx)] = (term, definition)
     nodes: dict[str, dict[str, list[object]]] = defaultdict(lambda: defaultdict(list))
-    for t in sorted(triples, key=_sort_key):
+    for t in triples if presorted else sorted(triples, key=_sort_key):
         s = _subject(t)
         p = t.predicate.value
         o = t.object
@@ -364,5 +376,7 @@ def write_rejections(path: Path, rejections: list[Rejection]) -> None:
             w.writerow([r.file, r.record, r.field, r.message])
 
 
-def write_json(path: Path, obj: object) -> None:
-    path.write_text(json.dumps(obj, ensure_ascii=False, indent=1, sort_keys=False) + "\n", encoding="utf-8")
+def write_json(path: Path, obj: object, pretty: bool = True) -> None:
+    """JSON as UTF-8; large documents are written compactly (the C encoder is much faster)."""
+    text = json.dumps(obj, ensure_ascii=False, indent=1 if pretty else None)
+    path.write_text(text + "\n", encoding="utf-8")

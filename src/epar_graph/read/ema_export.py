@@ -10,6 +10,7 @@ the column as the source spells it ("Product Number", "EMA product number",
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -50,6 +51,18 @@ _REFUSAL = "refusal_of_marketing_authorisation_date"
 
 def canonical_key(label: object) -> str:
     """The canonical key of a header label: "EMA product number" → "ema_product_number"."""
+    if isinstance(label, str):
+        return _canonical_text_key(label)
+    return _canonical_key(label)
+
+
+@functools.lru_cache(maxsize=1024)
+def _canonical_text_key(label: str) -> str:
+    """Exports repeat the same few dozen keys on every row: compute each once."""
+    return _canonical_key(label)
+
+
+def _canonical_key(label: object) -> str:
     slug = re.sub(r"[^a-z0-9]+", "_", common.clean(label).lower()).strip("_")
     return _ALIASES.get(slug, slug)
 
@@ -289,7 +302,8 @@ def _json_value(key: str, value: object) -> object:
 
 
 def _json_row(item: Mapping[str, object]) -> dict[str, object]:
-    return {canonical_key(k): _json_value(canonical_key(k), v) for k, v in item.items()}
+    keys = {k: canonical_key(k) for k in item}
+    return {keys[k]: _json_value(keys[k], v) for k, v in item.items()}
 
 
 def _note_meta(meta: Mapping[str, object], metadata: dict[str, str]) -> None:
