@@ -71,19 +71,14 @@ class QuestionAnswer:
     answer: str
 
 
-@dataclass
-class ProductRecord:
-    """One source's statement about one medicine.
+@dataclass(kw_only=True)
+class MedicineFacts:
+    """The facts a source may state about a medicine, all optional.
 
-    ``source`` and ``record`` say where it came from (file name and row number
-    or page); every other field is optional except ``name`` and
-    ``product_number``, which the readers check before creating one.
+    Shared by :class:`ProductRecord` (one source's view) and :class:`Product`
+    (the merge), so a new fact is declared once and merged automatically.
     """
 
-    source: str
-    record: str
-    name: str
-    product_number: str
     status: str | None = None
     active_substances: tuple[str, ...] = ()
     common_name: str | None = None
@@ -112,39 +107,30 @@ class ProductRecord:
 
 
 @dataclass
-class Product:
+class ProductRecord(MedicineFacts):
+    """One source's statement about one medicine.
+
+    ``source`` and ``record`` say where it came from (file name and row number
+    or page); every other field is optional except ``name`` and
+    ``product_number``, which the readers check before creating one.
+    """
+
+    source: str
+    record: str
+    name: str
+    product_number: str
+
+
+@dataclass
+class Product(MedicineFacts):
     """Everything known about one medicine after merging all its records."""
 
     product_number: str
     name: str
     sources: list[str] = field(default_factory=list)
-    status: str | None = None
-    active_substances: tuple[str, ...] = ()
-    common_name: str | None = None
-    atc_codes: tuple[str, ...] = ()
-    holder: str | None = None
-    holder_address: Address | None = None
-    authorisation_date: dt.date | None = None
-    withdrawal_date: dt.date | None = None
-    refusal_date: dt.date | None = None
-    therapeutic_areas: tuple[str, ...] = ()
-    pharmacotherapeutic_group: dict[str, str] = field(default_factory=dict)
-    orphan_designation_date: dt.date | None = None
-    is_orphan: bool | None = None
-    is_generic: bool | None = None
-    is_biosimilar: bool | None = None
-    conditional_approval: bool | None = None
-    exceptional_circumstances: bool | None = None
-    indication: str | None = None
-    revision_number: int | None = None
-    last_updated: dt.date | None = None
-    ema_url: str | None = None
-    overview: str | None = None
-    documents: tuple[DocumentListing, ...] = ()
-    questions: tuple[QuestionAnswer, ...] = ()
 
 
-_MERGED_FIELDS = [f.name for f in fields(Product) if f.name not in ("product_number", "sources")]
+_MERGED_FIELDS = [f.name for f in fields(MedicineFacts)]
 
 
 def _unique(items: Iterable[str]) -> tuple[str, ...]:
