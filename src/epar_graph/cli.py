@@ -99,11 +99,14 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     query_timeout: Annotated[float, typer.Option(help="Seconds before a SPARQL query is stopped.")] = 30.0,
+    access_log: Annotated[bool, typer.Option(help="Log every request (off: log at your reverse proxy).")] = False,
 ) -> None:
     """Serve the graph: SPARQL endpoint, entity pages, query UI and downloads."""
     from epar_graph.serve import run_server
 
-    raise typer.Exit(run_server(data=data, host=host, port=port, query_timeout=query_timeout))
+    raise typer.Exit(
+        run_server(data=data, host=host, port=port, query_timeout=query_timeout, access_log=access_log)
+    )
 
 
 def _register_links() -> None:
