@@ -77,6 +77,22 @@ def source_name(path: Path) -> str:
     return path.name
 
 
+def read_text_file(path: Path, parse: Callable[[str, str, str], Outcome], what: str) -> Outcome:
+    """Decode a UTF-8 file (BOM allowed) and hand its text to ``parse(text, file, source)``.
+
+    A file that cannot be read or decoded becomes one file-level rejection
+    saying it could not be read as ``what``.
+    """
+    file = str(path)
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except (OSError, UnicodeDecodeError) as err:
+        out = Outcome()
+        out.file_error(file, f"cannot read {what}: {err}")
+        return out
+    return parse(text, file, source_name(path))
+
+
 _SPACE = re.compile(r"\s+")
 
 

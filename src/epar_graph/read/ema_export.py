@@ -351,11 +351,4 @@ def read_json_text(text: str, file: str, source: str) -> Outcome:
 
 
 def read_json(path: Path) -> Outcome:
-    file = str(path)
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except (OSError, UnicodeDecodeError) as err:
-        out = Outcome()
-        out.file_error(file, f"cannot read as UTF-8 JSON: {err}")
-        return out
-    return read_json_text(text, file, common.source_name(path))
+    return common.read_text_file(path, read_json_text, "as UTF-8 JSON")

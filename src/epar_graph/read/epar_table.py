@@ -178,11 +178,4 @@ def read_table_text(text: str, file: str, source: str) -> Outcome:
 
 
 def read_table(path: Path) -> Outcome:
-    file = str(path)
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except (OSError, UnicodeDecodeError) as err:
-        out = Outcome()
-        out.file_error(file, f"cannot read the table as UTF-8 text: {err}")
-        return out
-    return read_table_text(text, file, common.source_name(path))
+    return common.read_text_file(path, read_table_text, "the table as UTF-8 text")

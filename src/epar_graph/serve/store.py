@@ -55,6 +55,7 @@ from typing import IO, Any, Literal, Protocol, cast, runtime_checkable
 import pyoxigraph
 
 from epar_graph.namespaces import PREFIXES, RDFS, SKOS
+from epar_graph.publish import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -290,12 +291,6 @@ def link_files(data_dir: Path) -> list[Path]:
     return sorted(p for p in data_dir.glob("links-*.nt*") if p.is_file() and p.name.endswith((".nt", ".nt.gz")))
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _stem(path: Path) -> str:
@@ -310,7 +305,7 @@ def store_key(files: list[Path], base: str) -> str:
     """A digest of everything that decides the store's content."""
     digest = hashlib.sha256(f"layout={LAYOUT_VERSION}\nbase={base}\n".encode())
     for path in files:
-        digest.update(f"{path.name}={file_sha256(path)}\n".encode())
+        digest.update(f"{path.name}={sha256_file(path)}\n".encode())
     return digest.hexdigest()
 
 
