@@ -350,11 +350,4 @@ def read_medpath_text(text: str, file: str, source: str) -> Outcome:
 
 
 def read_medpath(path: Path) -> Outcome:
-    file = str(path)
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except (OSError, UnicodeDecodeError) as err:
-        out = Outcome()
-        out.file_error(file, f"cannot read the page as UTF-8 text: {err}")
-        return out
-    return read_medpath_text(text, file, common.source_name(path))
+    return common.read_text_file(path, read_medpath_text, "the page as UTF-8 text")
