@@ -9,7 +9,15 @@ from hypothesis import strategies as st
 from pyoxigraph import Literal, NamedNode
 
 from epar_graph import iris
-from epar_graph.graph import atc_ancestors, build_triples, document_type, section_label, title_procedure
+from epar_graph.graph import (
+    atc_ancestors,
+    atcvet_ancestors,
+    build_triples,
+    document_type,
+    procedure_number,
+    section_label,
+    title_procedure,
+)
 from epar_graph.model import Address, DocumentListing, Product
 from epar_graph.namespaces import EPAR, RDF, SKOS
 
@@ -31,6 +39,52 @@ def test_every_atc_ancestor_is_a_prefix(code: str) -> None:
     assert chain[0] == code and chain[-1] == code[0]
     assert all(code.startswith(level) for level in chain)
     assert len(chain) == len(set(chain)) == 5
+
+
+def test_atcvet_ancestors_follow_the_code() -> None:
+    assert atcvet_ancestors("QJ01CA04") == ["QJ01CA04", "QJ01CA", "QJ01C", "QJ01", "QJ"]
+    assert atcvet_ancestors("qi04aa02") == ["QI04AA02", "QI04AA", "QI04A", "QI04", "QI"]
+
+
+@given(st.from_regex(r"Q[A-Z][0-9]{2}[A-Z]{2}[0-9]{2}", fullmatch=True))
+def test_every_atcvet_ancestor_is_a_prefix(code: str) -> None:
+    chain = atcvet_ancestors(code)
+    assert chain[0] == code and chain[-1] == code[:2]
+    assert all(code.startswith(level) for level in chain)
+    assert len(chain) == len(set(chain)) == 5
+
+
+def test_latest_procedure_gets_its_full_number() -> None:
+    assert procedure_number("EMEA/H/C/004258", "II/0044/G") == "EMEA/H/C/004258/II/0044/G"
+    assert procedure_number("EMEA/H/C/004258", "EMEA/H/C/004258/II/0044/G") == "EMEA/H/C/004258/II/0044/G"
+
+
+def test_veterinary_product_facts() -> None:
+    triples = build_triples(
+        [product("EMEA/V/C/006821", category="Veterinary", atcvet_codes=("QI04AA02",),
+                 target_species=("Sheep", "Cattle"), latest_procedure="IB/0001")],
+        BASE,
+    )
+    prod = NamedNode(iris.product(BASE, "EMEA/V/C/006821"))
+    objects = {(t.predicate, t.object) for t in triples if t.subject == prod}
+    assert (EPAR.category, NamedNode(iris.concept(BASE, "category", "Veterinary"))) in objects
+    assert (EPAR.atcVetCode, NamedNode(iris.concept(BASE, "atcvet", "QI04AA02"))) in objects
+    assert {o for p, o in objects if p == EPAR.targetSpecies} == {
+        NamedNode(iris.concept(BASE, "species", s)) for s in ("Sheep", "Cattle")
+    }
+    latest = NamedNode(iris.procedure(BASE, "EMEA/V/C/006821/IB/0001"))
+    assert any(t.predicate == EPAR.latestProcedure and t.object == latest for t in triples)
+    qi = NamedNode(iris.concept(BASE, "atcvet", "QI"))
+    assert any(t.subject == qi and t.predicate == SKOS.topConceptOf for t in triples)
+
+
+@given(st.from_regex(r"[A-Z][a-z]{2,12}( [A-Z][a-z]{2,12}){0,2}", fullmatch=True),
+       st.sampled_from([("Ltd", "Limited"), ("Ltd.", "Limited"), ("SA", "S.A."), ("B.V.", "BV"),
+                        ("Corp", "Corporation")]))
+def test_one_legal_form_spelled_two_ways_is_one_organisation(name: str, forms: tuple[str, str]) -> None:
+    a, b = (iris.organisation(BASE, f"{name} {form}") for form in forms)
+    assert a == b
+    assert iris.organisation(BASE, f"{name} Inc") != a  # another legal form, another company
 
 
 def test_one_concept_per_atc_code_across_products() -> None:

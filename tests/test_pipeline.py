@@ -1,25 +1,42 @@
-"""The whole build on the bundled data: counts add up, dumps agree, data validates."""
+"""The whole build on the bundled data: counts add up, dumps agree, data validates.
+
+Counts are checked against EMA's files read a second way (``ema_sheets``).
+"""
 
 from __future__ import annotations
 
 import collections
+import csv
+import datetime as dt
 import gzip
 import json
 import subprocess
 import sys
 from pathlib import Path
 
+import ema_sheets
 import pyoxigraph
 import pytest
 import rdflib
-import xlrd
 
 from epar_graph import config
 from epar_graph.namespaces import EPAR
 from epar_graph.pipeline import BuildResult, build
 
-XLS = config.DATA_DIR / "ema-medicines-2017-02-13.xls"
 CLI = [sys.executable, "-m", "epar_graph.cli"]
+LINK_TABLE = config.DATA_DIR / "ema-medicines-2017-wikidata-rxnorm.csv"
+ALOFISEL = "EMEA/H/C/004258"
+CUT_2026 = Path(__file__).parent / "data" / "read" / "ema-medicines-report-2026-03-14.xlsx"
+STATUS_QUERY = """
+    PREFIX epar: <https://w3id.org/epar/ontology#>
+    PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>
+    PREFIX skos: <http://www.w3.org/2004/02/skos/core#>
+    SELECT ?num ?category ?status WHERE {
+      ?p epar:authorisation ?a .
+      ?a epar:productNumber ?num .
+      OPTIONAL { ?p epar:category/skos:prefLabel ?category }
+      OPTIONAL { ?a epar:authorisationStatus/skos:notation ?status }
+    }"""
 
 
 @pytest.fixture(scope="module")
@@ -27,45 +44,139 @@ def bundled(tmp_path_factory: pytest.TempPathFactory) -> BuildResult:
     return build([], tmp_path_factory.mktemp("bundled") / "dist")
 
 
-@pytest.fixture(scope="module")
-def store(bundled: BuildResult) -> pyoxigraph.Store:
+def _store(out: Path) -> pyoxigraph.Store:
     s = pyoxigraph.Store()
-    s.bulk_load(path=str(bundled.out / "epar.nt"), format=pyoxigraph.RdfFormat.N_TRIPLES)
+    s.bulk_load(path=str(out / "epar.nt"), format=pyoxigraph.RdfFormat.N_TRIPLES)
     return s
 
 
-def source_status_counts() -> collections.Counter[str]:
-    """Per-status counts read straight from EMA's spreadsheet, independently of our readers."""
-    sheet = xlrd.open_workbook(str(XLS)).sheet_by_index(0)
-    header = next(i for i in range(sheet.nrows) if "Product Number" in sheet.row_values(i))
-    col = sheet.row_values(header).index("Status")
-    return collections.Counter(sheet.cell_value(i, col) for i in range(header + 1, sheet.nrows))
+@pytest.fixture(scope="module")
+def store(bundled: BuildResult) -> pyoxigraph.Store:
+    return _store(bundled.out)
+
+
+def _statuses(store: pyoxigraph.Store) -> dict[str, tuple[str, str]]:
+    """Product number → (category, status) as the graph has them."""
+    result = store.query(STATUS_QUERY)
+    assert isinstance(result, pyoxigraph.QuerySolutions)
+    return {
+        sol["num"].value: tuple(sol[k].value if sol[k] else "" for k in ("category", "status"))  # type: ignore[misc]
+        for sol in result
+    }
+
+
+def _newest_listing() -> dict[str, tuple[str, str]]:
+    """Product number → (category, status) in the newest of EMA's exports that lists it."""
+    newest: dict[str, tuple[str, str]] = {}
+    for date in sorted(ema_sheets.REPORTS):
+        for row in ema_sheets.rows(ema_sheets.REPORTS[date]):
+            newest[ema_sheets.product_number(row)] = (ema_sheets.category(row), ema_sheets.status(row))
+    return newest
 
 
 def test_counts_add_up(bundled: BuildResult) -> None:
     assert bundled.read == bundled.accepted + len(bundled.rejections)
     assert not bundled.rejections  # the bundled data builds cleanly: `epar-graph build` exits 0
-    assert bundled.products == 1150  # the 1,149 products of the 2017 export + Alofisel
+    with LINK_TABLE.open(encoding="utf-8", newline="") as f:
+        in_table = {row["emea"].strip() for row in csv.DictReader(f) if row["emea"].strip()}
+    assert bundled.products == len(set(_newest_listing()) | in_table | {ALOFISEL})
     for src in bundled.sources:
         assert src.read == src.accepted + src.rejected
     void = rdflib.Graph().parse(bundled.out / "void.ttl")
-    read = int(void.value(rdflib.URIRef(config.base_iri() + "dataset"), rdflib.URIRef(EPAR.iri("recordsRead"))))
-    assert read == bundled.read
+    dataset = rdflib.URIRef(config.base_iri() + "dataset")
+    read = int(void.value(dataset, rdflib.URIRef(EPAR.iri("recordsRead"))))
+    assert read == bundled.read == sum(len(ema_sheets.rows(p)) for p in ema_sheets.REPORTS.values()) + sum(
+        src.read for src in bundled.sources if src.path not in ema_sheets.REPORTS.values()
+    )
 
 
-def test_per_status_counts_match_source(store: pyoxigraph.Store) -> None:
-    expected = source_status_counts()
-    result = store.query("""
+def test_the_build_holds_all_five_exports(bundled: BuildResult) -> None:
+    void = rdflib.Graph().parse(bundled.out / "void.ttl")
+    exports = {
+        str(s).rsplit("/", 1)[-1]: o.toPython()
+        for s, o in void.subject_objects(rdflib.DCTERMS.issued)
+        if "/dataset/source/" in str(s)
+        and (s, rdflib.RDF.type, rdflib.URIRef("http://www.w3.org/ns/dcat#Dataset")) in void
+    }
+    assert exports == {path.name: date for date, path in ema_sheets.REPORTS.items()}
+    dataset = rdflib.URIRef(config.base_iri() + "dataset")
+    assert void.value(dataset, rdflib.DCTERMS.modified).toPython() == max(ema_sheets.REPORTS)
+
+
+def test_current_status_comes_from_the_newest_export(store: pyoxigraph.Store) -> None:
+    newest = _newest_listing()
+    got = _statuses(store)
+    assert {n: got[n] for n in newest} == newest
+    counts = collections.Counter(newest.values())
+    assert counts[("Veterinary", "Authorised")] > 0 and counts[("Human", "Application withdrawn")] > 0
+
+
+def test_alofisel_current_facts_come_from_march_2026(store: pyoxigraph.Store) -> None:
+    [row] = [r for r in ema_sheets.rows(ema_sheets.REPORTS[max(ema_sheets.REPORTS)])
+             if ema_sheets.product_number(r) == ALOFISEL]
+    result = store.query(f"""
         PREFIX epar: <https://w3id.org/epar/ontology#>
-        PREFIX skos: <http://www.w3.org/2004/02/skos/core#>
-        SELECT ?status (COUNT(DISTINCT ?a) AS ?n) WHERE {
-          ?a epar:productNumber ?num ; epar:authorisationStatus/skos:notation ?status .
-          FILTER (?num != "EMEA/H/C/004258")  # the MedPath page is not part of the 2017 export
-        } GROUP BY ?status""")
+        SELECT ?revision ?decision ?withdrawal ?latest ?updated WHERE {{
+          ?p epar:authorisation ?a ; epar:lastUpdated ?updated .
+          ?a epar:productNumber "{ALOFISEL}" ; epar:revisionNumber ?revision ; epar:decisionDate ?decision ;
+             epar:withdrawalDate ?withdrawal ; epar:latestProcedure/epar:procedureNumber ?latest .
+        }}""")
     assert isinstance(result, pyoxigraph.QuerySolutions)
-    got = {sol["status"].value: int(sol["n"].value) for sol in result}
-    assert got == dict(expected)
-    assert sum(got.values()) == 1149
+    [sol] = list(result)
+
+    def day(value: object) -> str:
+        d, m, y = str(value).split("/")
+        return f"{y}-{m}-{d}"
+
+    assert int(sol["revision"].value) == int(row["Revision number"])
+    assert sol["decision"].value == day(row["European Commission decision date"])
+    assert sol["withdrawal"].value == day(
+        row["Withdrawal / expiry / revocation / lapse of marketing authorisation date"])
+    assert sol["updated"].value == day(row["Last updated date"])  # not the MedPath page's date
+    assert sol["latest"].value == f"{ALOFISEL}/{row['Latest procedure affecting product information']}"
+
+
+def test_a_product_only_in_an_old_export_is_kept(tmp_path: Path) -> None:
+    """The 2017 export next to a cut of the 2026 report: old-only products stay, shared ones are current."""
+    old = ema_sheets.REPORTS[min(ema_sheets.REPORTS)]
+    first = build([old, CUT_2026], tmp_path / "a", with_links=False)
+    second = build([CUT_2026, old], tmp_path / "b", with_links=False)
+    assert (first.out / "epar.nt").read_bytes() == (second.out / "epar.nt").read_bytes()  # order is no matter
+    got = _statuses(_store(first.out))
+    in_2017 = {ema_sheets.product_number(r): ema_sheets.status(r) for r in ema_sheets.rows(old)}
+    in_2026 = {ema_sheets.product_number(r): ema_sheets.status(r) for r in ema_sheets.rows(CUT_2026)}
+    only_old = set(in_2017) - set(in_2026)
+    assert only_old and all(got[n][1] == in_2017[n] for n in only_old)
+    assert all(got[n][1] == in_2026[n] for n in in_2026)
+    assert any(in_2017.get(n) not in (None, in_2026[n]) for n in in_2026)  # a status that changed
+    assert first.products == len(set(in_2017) | set(in_2026))
+
+
+def test_warnings_are_reported_and_counted(bundled: BuildResult) -> None:
+    with (bundled.out / "warnings.csv").open(encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert rows and set(rows[0]) == {"file", "record", "field", "message"}
+    assert len(rows) == len(bundled.warnings) == sum(src.warnings for src in bundled.sources)
+    void = rdflib.Graph().parse(bundled.out / "void.ttl")
+    dataset = rdflib.URIRef(config.base_iri() + "dataset")
+    assert int(void.value(dataset, rdflib.URIRef(EPAR.iri("warnings")))) == len(rows)
+    assert any("EMEA/H/C005201" in r["message"] for r in rows)
+
+
+@pytest.mark.parametrize("date", list(ema_sheets.REPORTS)[1:], ids=str)
+def test_each_report_builds_whole_and_validates(date: dt.date, tmp_path: Path) -> None:
+    """`epar-graph build REPORT`: nothing rejected, counts as a separate reading, no violation."""
+    from epar_graph.validate import load_rdf, validate_graph
+
+    path = ema_sheets.REPORTS[date]
+    result = build([path], tmp_path / "dist", with_links=False)
+    rows = ema_sheets.rows(path)
+    assert result.read == result.accepted == len(rows) and not result.rejections
+    got = collections.Counter(_statuses(_store(result.out)).values())
+    assert got == collections.Counter((ema_sheets.category(r), ema_sheets.status(r)) for r in rows)
+    report = validate_graph(load_rdf([result.out / "epar.nt"]))
+    assert [v for v in report.violations if v.severity == "Violation"] == []
+    assert report.conforms
 
 
 def test_dumps_are_isomorphic(bundled: BuildResult) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import html
 
 import pytest
 from hypothesis import given, settings
@@ -194,7 +195,8 @@ def test_status_is_a_closed_list() -> None:
 def test_product_number_whitespace_is_normalised() -> None:
     assert common.product_number("EMEA/H/C/002691            ", "pn") == "EMEA/H/C/002691"
     with pytest.raises(FieldError, match="not a product number"):
-        common.product_number("EMEA/V/C/002691", "pn")
+        common.product_number("EMEA/X/C/002691", "pn")
+    assert common.product_number("EMEA/V/C/002691", "pn") == "EMEA/V/C/002691"
     with pytest.raises(FieldError, match="missing"):
         common.product_number("  ", "pn")
 
@@ -247,3 +249,111 @@ def test_address_never_raises(parts: list[str]) -> None:
 def test_cjk_detection() -> None:
     assert common.has_cjk("免疫抑制剂")
     assert not common.has_cjk("Immunosuppressants")
+
+
+# --- EMA's reports of 2018-2026: entities, lists, codes, numbers --------------------------
+
+
+def test_html_entities_are_decoded_and_tags_stripped() -> None:
+    # Wegovy's indication in the 2026 report, and a tag-wrapped cell
+    assert common.clean("BMI &lt;30 kg/m2&nbsp;and") == "BMI <30 kg/m2 and"
+    assert common.clean("<p>Treatment of <strong>adults</strong></p>") == "Treatment of adults"
+    assert common.clean("&amp;lt;") == "&lt;"  # decoded once, as a browser shows it
+
+
+@FAST
+@given(st.text(alphabet=st.sampled_from("ab1 /'\"=-\u00a0"), max_size=40))
+def test_text_published_as_html_reads_as_the_text(text: str) -> None:
+    """EMA's web text is the text escaped, maybe wrapped in tags: the reader gets the text back."""
+    escaped = html.escape(text).replace("\u00a0", "&nbsp;")
+    assert common.clean(f"<p>{escaped}</p>") == common.clean(text) == " ".join(text.replace("\u00a0", " ").split())
+
+
+def test_lost_slash_in_a_product_number_is_mended_and_reported() -> None:
+    assert common.normalised_product_number("EMEA/H/C005201", "n") == ("EMEA/H/C/005201", "EMEA/H/C005201")
+    assert common.normalised_product_number("EMEA/V/C/006821", "n") == ("EMEA/V/C/006821", None)
+    with pytest.raises(FieldError, match="not a product number"):
+        common.normalised_product_number("EMEA/H/C/05201", "n")
+
+
+@FAST
+@given(st.sampled_from("HV"), st.integers(0, 999_999), st.sampled_from(["/C/", "/C", "C/", "//C//"]))
+def test_any_loose_product_number_reads_as_one_number(kind: str, n: int, middle: str) -> None:
+    printed = f"EMEA/{kind}{middle}{n:06d}"
+    number, published = common.normalised_product_number(printed, "n")
+    assert number == f"EMEA/{kind}/C/{n:06d}"
+    assert published == (None if printed == number else printed)
+
+
+def test_codes_split_by_kind_and_malformed_ones_are_kept_verbatim() -> None:
+    assert common.split_codes("A10AB01; A10AC01") == (("A10AB01", "A10AC01"), (), ())
+    assert common.split_codes("QJ01CA04") == ((), ("QJ01CA04",), ())
+    assert common.split_codes("A10ABCD01, J07BBOI") == ((), (), ("A10ABCD01", "J07BBOI"))
+    assert common.split_codes("Not yet assigned") == ((), (), ())
+
+
+_ATC = st.from_regex(r"[A-PR-Z][0-9]{2}([A-Z]([A-Z]([0-9]{2})?)?)?", fullmatch=True)
+_ATCVET = st.from_regex(r"Q[A-Z][0-9]{2}([A-Z]([A-Z]([0-9]{2})?)?)?", fullmatch=True)
+
+
+@FAST
+@given(st.lists(st.one_of(_ATC, _ATCVET), min_size=1, max_size=5), st.sampled_from(["; ", ";", ", ", "\n"]))
+def test_every_code_of_a_list_lands_in_its_kind(codes: list[str], sep: str) -> None:
+    atc, vet, bad = common.split_codes(sep.join(codes))
+    assert bad == ()
+    assert set(atc) == {c for c in codes if not c.startswith("Q")}
+    assert set(vet) == {c for c in codes if c.startswith("Q")}
+
+
+def test_substances_split_by_layout() -> None:
+    assert common.split_listed_substances("sitagliptin;metformin hydrochloride", True) == (
+        "sitagliptin", "metformin hydrochloride")
+    assert common.split_listed_substances("sitagliptin, metformin hydrochloride", False) == (
+        "sitagliptin", "metformin hydrochloride")
+    assert common.split_listed_substances("measles virus (live, attenuated)", False) == (
+        "measles virus (live, attenuated)",)
+
+
+@FAST
+@given(st.lists(st.from_regex(r"[a-z]{3,10}( [a-z]{3,10})?( \([a-z]{3,8}, [a-z]{3,8}\))?", fullmatch=True),
+                min_size=1, max_size=4, unique=True))
+def test_semicolon_joined_substances_come_back_whole(names: list[str]) -> None:
+    assert common.split_listed_substances(";".join(names), True) == tuple(names)
+
+
+_HEADINGS = frozenset({"spondylitis, ankylosing", "colitis, ulcerative", "psoriasis", "arthritis, psoriatic",
+                       "arthritis", "crohn disease"})
+
+
+def test_comma_joined_headings_split_into_known_headings() -> None:
+    cell = "Spondylitis, Ankylosing, Colitis, Ulcerative, Psoriasis, Arthritis, Psoriatic"
+    assert common.split_headings(cell, _HEADINGS, False) == (
+        "Spondylitis, Ankylosing", "Colitis, Ulcerative", "Psoriasis", "Arthritis, Psoriatic")
+    assert common.split_headings("Arthritis, Psoriatic;Crohn Disease", _HEADINGS, True) == (
+        "Arthritis, Psoriatic", "Crohn Disease")
+
+
+@FAST
+@given(st.lists(st.sampled_from(sorted(_HEADINGS)), min_size=1, max_size=6, unique=True),
+       st.sampled_from([", ", "; ", ";  "]))
+def test_known_headings_joined_any_way_come_back(headings: list[str], sep: str) -> None:
+    titled = [h.title() for h in headings]
+    got = common.split_headings(sep.join(titled), _HEADINGS, False)
+    # greedy longest match: "Arthritis" then "Psoriatic..." can only merge into a known heading
+    assert [g.lower() for g in got] == headings or {g.lower() for g in got} <= _HEADINGS
+
+
+def test_species_and_groups() -> None:
+    assert common.split_values("Chickens;Turkeys", True) == ("Chickens", "Turkeys")
+    assert common.split_values("Cattle, Sheep", False) == ("Cattle", "Sheep")
+    assert common.pharmacotherapeutic_groups("Immunologicals for aves;Domestic fowl", True) == (
+        "Immunologicals for aves", "Domestic fowl")
+    assert common.pharmacotherapeutic_groups("Antineoplastic agents, , protein kinase inhibitor, ", False) == (
+        "Antineoplastic agents, protein kinase inhibitor",)
+
+
+def test_a_new_status_is_kept_with_a_warning() -> None:
+    assert common.status_label("application withdrawn") == ("Application withdrawn", None)
+    label, warning = common.status_label("Under conditional review")
+    assert label == "Under conditional review" and warning and "new status" in warning
+    assert common.status_label("  ") == (None, None)

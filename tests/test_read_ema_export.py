@@ -212,10 +212,8 @@ def _json(tmp_path: Path, doc: object) -> Path:
         ({"ema_product_number": "EU/1/18/1244"}, "ema_product_number", "not a product number"),
         ({"marketing_authorisation_date": "30/02/2018"}, "marketing_authorisation_date",
          "impossible date"),
-        ({"category": "Veterinary"}, "category", "not a human medicine"),
         ({"orphan_medicine": "perhaps"}, "orphan_medicine", "not yes/no"),
         ({"revision_number": "4b"}, "revision_number", "not a whole number"),
-        ({"medicine_status": "Pending"}, "medicine_status", "unknown status"),
         ({"atc_code_human": {"code": "L04"}}, "atc_code_human", "JSON object"),
     ],
 )
@@ -228,6 +226,31 @@ def test_json_bad_rows_are_rejected_by_field(
     [bad] = result.rejections
     assert (bad.file, bad.record, bad.field) == (str(path), "2", field)
     assert words in bad.message
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "words"),
+    [
+        ({"medicine_status": "Pending"}, "medicine_status", "new status concept"),
+        ({"category": "Plant"}, "category", "new category concept"),
+        ({"ema_product_number": "EMEA/H/C004258"}, "ema_product_number", "read as"),
+    ],
+)
+def test_json_odd_rows_are_kept_with_a_warning(
+    tmp_path: Path, change: dict[str, object], field: str, words: str
+) -> None:
+    path = _json(tmp_path, {"meta": {}, "data": [{**GOOD_ROW, **change}]})
+    result = read_source(path)
+    assert result.count == 1 and len(result.records) == 1 and result.rejections == []
+    [warning] = result.warnings
+    assert (warning.file, warning.record, warning.field) == (str(path), "1", field)
+    assert words in warning.message
+
+
+def test_json_veterinary_row_is_a_medicine(tmp_path: Path) -> None:
+    row = {**GOOD_ROW, "category": "Veterinary", "ema_product_number": "EMEA/V/C/004258"}
+    [rec] = read_source(_json(tmp_path, {"data": [row]})).records
+    assert rec.category == "Veterinary" and rec.product_number == "EMEA/V/C/004258"
 
 
 def test_json_good_row(tmp_path: Path) -> None:

@@ -24,9 +24,14 @@ def base_iri() -> str:
     return base if base.endswith("/") else base + "/"
 
 
-#: The sources the default build reads, in priority order (earlier wins on conflicts).
+#: The sources the default build reads. Their order does not matter: the newest EMA
+#: export that lists a product gives its current facts (see ``model.merge_sources``).
 BUNDLED_SOURCES = (
     DATA_DIR / "ema-medicines-2017-02-13.xls",
+    DATA_DIR / "ema-epar-report-2018-12-23.xlsx",
+    DATA_DIR / "ema-epar-report-2023-06.xlsx",
+    DATA_DIR / "ema-medicines-report-2026-01-29.xlsx",
+    DATA_DIR / "ema-medicines-report-2026-03-14.xlsx",
     # the EPAR search table as merged by product number (the raw table,
     # ema-epar-scrape-2017.csv, leaves 19 rows without an unambiguous product number)
     DATA_DIR / "ema-medicines-2017-wikidata-rxnorm.csv",

@@ -57,6 +57,10 @@ SCHEME_LABELS = {
     "atc": "Anatomical Therapeutic Chemical (ATC) classification codes",
     "therapeutic-area": "Therapeutic areas (MeSH headings)",
     "pharmacotherapeutic-group": "Pharmacotherapeutic groups",
+    "category": "Categories of medicine (human, veterinary)",
+    "atcvet": "Anatomical Therapeutic Chemical classification for veterinary medicinal products (ATCvet)",
+    "species": "Target species of veterinary medicines",
+    "opinion-status": "Opinion outcomes of EMA's scientific committees",
 }
 
 
@@ -108,14 +112,31 @@ def section_label(code: str) -> str:
     return words[:1].upper() + words[1:]
 
 
-def atc_ancestors(code: str) -> list[str]:
-    """An ATC code and its ancestors, most specific first: L04AX08 → L04AX, L04A, L04, L."""
+def _code_chain(code: str, levels: tuple[int, ...]) -> list[str]:
+    """A classification code and its ancestors (its prefixes of the given lengths), most specific first."""
     code = code.strip().upper()
-    levels = [n for n in (1, 3, 4, 5, 7) if n <= len(code)]
-    chain = [code[:n] for n in levels]
+    chain = [code[:n] for n in levels if n <= len(code)]
     if code not in chain:
         chain.append(code)
     return list(reversed(chain))
+
+
+def atc_ancestors(code: str) -> list[str]:
+    """An ATC code and its ancestors, most specific first: L04AX08 → L04AX, L04A, L04, L."""
+    return _code_chain(code, (1, 3, 4, 5, 7))
+
+
+def atcvet_ancestors(code: str) -> list[str]:
+    """An ATCvet code and its ancestors, most specific first: QJ01CA04 → QJ01CA, QJ01C, QJ01, QJ.
+
+    ATCvet is ATC with a leading Q, so each level is one character longer.
+    """
+    return _code_chain(code, (2, 4, 5, 6, 8))
+
+
+def procedure_number(product_number: str, printed: str) -> str:
+    """The full number of a procedure a report names by its tail: II/0044/G → EMEA/H/C/004258/II/0044/G."""
+    return printed if printed.startswith(product_number + "/") else f"{product_number}/{printed}"
 
 
 @dataclass
@@ -181,6 +202,14 @@ class GraphBuilder:
             self.concept("atc", level, {"en": name} if name else None, notation=level, broader=parent)
             parent = iris.concept(self.base, "atc", level)
         return NamedNode(iris.concept(self.base, "atc", chain[0]))
+
+    def atcvet(self, code: str) -> NamedNode:
+        chain = atcvet_ancestors(code)
+        parent: str | None = None
+        for level in reversed(chain):
+            self.concept("atcvet", level, None, notation=level, broader=parent)
+            parent = iris.concept(self.base, "atcvet", level)
+        return NamedNode(iris.concept(self.base, "atcvet", chain[0]))
 
     def schemes(self) -> None:
         for name, label in SCHEME_LABELS.items():
@@ -294,29 +323,53 @@ class GraphBuilder:
         if product.status:
             add(auth, EPAR.authorisationStatus,
                 self.concept("status", product.status, {"en": product.status}, notation=product.status))
+        if product.opinion_status:
+            add(auth, EPAR.opinionStatus, self.concept(
+                "opinion-status", product.opinion_status, {"en": product.opinion_status}))
         if product.holder:
             add(auth, EPAR.holder, self.organisation(product.holder, product.holder_address))
+        if product.product_number_as_published:
+            add(auth, EPAR.productNumberAsPublished, Literal(product.product_number_as_published))
+        if product.latest_procedure:
+            add(auth, EPAR.latestProcedure,
+                self.procedure(auth, procedure_number(number, product.latest_procedure)))
         for prop, value in (
             (EPAR.authorisationDate, product.authorisation_date),
             (EPAR.withdrawalDate, product.withdrawal_date),
             (EPAR.refusalDate, product.refusal_date),
+            (EPAR.decisionDate, product.decision_date),
+            (EPAR.rollingReviewStartDate, product.rolling_review_start_date),
+            (EPAR.evaluationStartDate, product.evaluation_start_date),
+            (EPAR.opinionDate, product.opinion_date),
+            (EPAR.applicationWithdrawalDate, product.application_withdrawal_date),
+            (EPAR.suspensionDate, product.suspension_date),
         ):
             if value:
                 add(auth, prop, _date(value))
         if product.revision_number is not None:
             add(auth, EPAR.revisionNumber, _int(product.revision_number))
+        if product.category:
+            add(prod, EPAR.category, self.concept("category", product.category, {"en": product.category}))
         for name in product.active_substances:
             add(prod, EPAR.activeSubstance, self.substance(name))
         if product.common_name:
             add(prod, EPAR.commonName, Literal(product.common_name))
         for code in product.atc_codes:
             add(prod, EPAR.atcCode, self.atc(code))
+        for code in product.atcvet_codes:
+            add(prod, EPAR.atcVetCode, self.atcvet(code))
+        for printed in product.atc_codes_as_published:
+            add(prod, EPAR.atcCodeAsPublished, Literal(printed))
+        for species in product.target_species:
+            add(prod, EPAR.targetSpecies, self.concept("species", species, {"en": species}))
         for area in product.therapeutic_areas:
             add(prod, EPAR.therapeuticArea, self.concept("therapeutic-area", area, {"en": area}))
         if product.pharmacotherapeutic_group:
             en = product.pharmacotherapeutic_group.get("en") or next(iter(product.pharmacotherapeutic_group.values()))
             add(prod, EPAR.pharmacotherapeuticGroup,
                 self.concept("pharmacotherapeutic-group", en, product.pharmacotherapeutic_group))
+        for other in product.other_pharmacotherapeutic_groups:
+            add(prod, EPAR.pharmacotherapeuticGroup, self.concept("pharmacotherapeutic-group", other, {"en": other}))
         if product.orphan_designation_date:
             add(prod, EPAR.orphanDesignationDate, _date(product.orphan_designation_date))
         for prop, flag in (
@@ -325,6 +378,11 @@ class GraphBuilder:
             (EPAR.isBiosimilar, product.is_biosimilar),
             (EPAR.conditionalApproval, product.conditional_approval),
             (EPAR.exceptionalCircumstances, product.exceptional_circumstances),
+            (EPAR.isAdvancedTherapy, product.is_advanced_therapy),
+            (EPAR.isPrime, product.is_prime),
+            (EPAR.acceleratedAssessment, product.accelerated_assessment),
+            (EPAR.additionalMonitoring, product.additional_monitoring),
+            (EPAR.patientSafety, product.patient_safety),
         ):
             if flag is not None:
                 add(prod, prop, _bool(flag))
@@ -335,8 +393,9 @@ class GraphBuilder:
         if product.ema_url:
             with contextlib.suppress(ValueError):  # not an IRI: the page is optional, the graph stays valid
                 add(prod, EPAR.emaPage, NamedNode(product.ema_url))
-        if product.last_updated:
-            add(prod, DCTERMS.modified, _date(product.last_updated))
+        for prop, value in ((EPAR.firstPublished, product.first_published), (EPAR.lastUpdated, product.last_updated)):
+            if value:
+                add(prod, prop, _date(value))
         self.documents(product, prod, auth)
         self.questions(product, prod)
 

@@ -6,7 +6,7 @@ these IRIs from their own data, so a change here is a breaking change.
 =====================  ==============================================
 entity                 IRI under the base (default https://w3id.org/epar/)
 =====================  ==============================================
-medicinal product      product/EMEA-H-C-004258
+medicinal product      product/EMEA-H-C-004258 (veterinary: product/EMEA-V-C-006513)
 authorisation          authorisation/EMEA-H-C-004258
 procedure              procedure/EMEA-H-C-004258-II-0051-G
 document               document/EMEA-H-C-004258/<title-slug>-<yyyy-mm-dd>
@@ -15,7 +15,8 @@ organisation (holder)  organisation/<normalised-name-slug>
 holder address         organisation/<slug>/address
 active substance       substance/<normalised-name-slug>
 orphan designation     orphan-designation/EU-3-09-672
-concept                <scheme>/<notation or slug>, e.g. atc/L04AX08, status/withdrawn
+concept                <scheme>/<notation or slug>, e.g. atc/L04AX08, atcvet/QJ01CA04,
+                       status/withdrawn, category/veterinary, species/dogs
 concept scheme         scheme/<scheme>, e.g. scheme/atc
 =====================  ==============================================
 """
@@ -38,7 +39,13 @@ SCHEMES = (
     "therapeutic-area",
     "pharmacotherapeutic-group",
     "orphan-condition",
+    "category",
+    "atcvet",
+    "species",
+    "opinion-status",
 )
+#: Schemes whose concept keys are codes kept in upper case (not slugged).
+CODE_SCHEMES = frozenset({"atc", "atcvet"})
 
 
 def slug(text: str) -> str:
@@ -51,6 +58,35 @@ def slug(text: str) -> str:
 def normalise_name(text: str) -> str:
     """The key under which two spellings of a company or substance name are one node."""
     return " ".join(_NON_SLUG.sub(" ", unicodedata.normalize("NFKD", text).lower()).split())
+
+
+#: Spellings of a legal form (as the last word of a normalised name) → the one the
+#: IRI is minted from: "Pfizer Ltd" and "Pfizer Limited" are one organisation,
+#: "Pfizer Limited" and "Pfizer Inc" are two. Letters of an abbreviation are kept
+#: apart ("s a"), as normalisation already writes "S.A.", so existing IRIs stay.
+LEGAL_FORMS = {
+    "ltd": "limited",
+    "bv": "b v",
+    "nv": "n v",
+    "sa": "s a",
+    "sas": "s a s",
+    "sau": "s a u",
+    "spa": "s p a",
+    "srl": "s r l",
+    "sl": "s l",
+    "slu": "s l u",
+    "as": "a s",
+    "corp": "corporation",
+    "incorporated": "inc",
+}
+
+
+def normalise_organisation(text: str) -> str:
+    """The key under which spellings of one company's name and legal form are one node."""
+    words = normalise_name(text).split()
+    if words and words[-1] in LEGAL_FORMS:
+        words[-1] = LEGAL_FORMS[words[-1]]
+    return " ".join(words)
 
 
 def _number(product_number: str) -> str:
@@ -83,7 +119,7 @@ def answer(base: str, product_number: str, n: int) -> str:
 
 
 def organisation(base: str, name: str) -> str:
-    return f"{base}organisation/{slug(normalise_name(name))}"
+    return f"{base}organisation/{slug(normalise_organisation(name))}"
 
 
 def address(base: str, name: str) -> str:
@@ -99,10 +135,10 @@ def orphan_designation(base: str, number: str) -> str:
 
 
 def concept(base: str, scheme: str, key: str) -> str:
-    """A concept IRI; ATC codes keep their case, other keys are slugged."""
+    """A concept IRI; ATC and ATCvet codes keep their case, other keys are slugged."""
     if scheme not in SCHEMES:
         raise ValueError(f"unknown concept scheme {scheme!r}")
-    return f"{base}{scheme}/{key.strip().upper() if scheme == 'atc' else slug(key)}"
+    return f"{base}{scheme}/{key.strip().upper() if scheme in CODE_SCHEMES else slug(key)}"
 
 
 def scheme(base: str, name: str) -> str:

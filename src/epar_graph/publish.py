@@ -17,14 +17,14 @@ import os
 import shutil
 import tempfile
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pyoxigraph
 from pyoxigraph import Literal, NamedNode, RdfFormat, Triple
 
-from epar_graph.model import Rejection
+from epar_graph.model import ReadWarning, Rejection
 from epar_graph.namespaces import (
     ALL_VOCABULARIES,
     DCAT,
@@ -62,6 +62,10 @@ class SourceReport:
     read: int
     accepted: int
     rejected: int
+    warnings: int = 0
+    #: an EMA export (a dated snapshot of its whole list), and how its date was found
+    snapshot: bool = False
+    date_from: str | None = None
 
 
 def sha256_file(path: Path) -> str:
@@ -253,9 +257,9 @@ def void_triples(
     add(ds, RDFS.label, Literal("epar-graph", language="en"))
     add(ds, DCTERMS.title, Literal("epar-graph: EMA European Public Assessment Reports as linked data", language="en"))
     add(ds, DCTERMS.description, Literal(
-        "Medicines evaluated by the European Medicines Agency (products, active substances, holders, "
-        "marketing authorisations, documents, overview Q&A) as RDF. Source data: European Medicines "
-        "Agency; snapshot of February 2017 plus individual pages.", language="en"))
+        "Medicines evaluated by the European Medicines Agency, human and veterinary (products, active "
+        "substances, holders, marketing authorisations, documents, overview Q&A) as RDF. Source data: "
+        f"European Medicines Agency; {holdings(sources)}.", language="en"))
     add(ds, DCTERMS.license, NamedNode(LICENCE))
     add(ds, DCTERMS.created, Literal(built.isoformat(timespec="seconds"), datatype=XSD.dateTime))
     add(ds, VOID.triples, _lit_int(len(triples)))
@@ -275,6 +279,10 @@ def void_triples(
     add(ds, EPAR.recordsRead, _lit_int(total_read))
     add(ds, EPAR.recordsAccepted, _lit_int(sum(s.accepted for s in sources)))
     add(ds, EPAR.recordsRejected, _lit_int(sum(s.rejected for s in sources)))
+    add(ds, EPAR.warnings, _lit_int(sum(s.warnings for s in sources)))
+    newest = max((s.date for s in sources if s.snapshot and s.date), default=None)
+    if newest:
+        add(ds, DCTERMS.modified, Literal(newest.isoformat(), datatype=XSD.date))
     for src in sources:
         node = NamedNode(f"{base}dataset/source/{src.path.name}")
         add(ds, DCTERMS.source, node)
@@ -285,6 +293,11 @@ def void_triples(
         add(node, EPAR.recordsRead, _lit_int(src.read))
         add(node, EPAR.recordsAccepted, _lit_int(src.accepted))
         add(node, EPAR.recordsRejected, _lit_int(src.rejected))
+        add(node, EPAR.warnings, _lit_int(src.warnings))
+        if src.snapshot:
+            add(node, RDF.type, DCAT.Dataset)
+        if src.date_from:
+            add(node, RDFS.comment, Literal(f"date from the file's {src.date_from}", language="en"))
         _checksum(add, node, src.sha256)
     for name, path in sorted(files.items()):
         dist = NamedNode(f"{base}downloads/{name}")
@@ -301,6 +314,24 @@ def void_triples(
         _checksum(add, dist, sha256_file(path))
     out.extend(extra)
     return out
+
+
+def holdings(sources: Iterable[SourceReport]) -> str:
+    """Which EMA exports a release holds, in words: "EMA exports of 2017-02-13 and 2026-03-14"."""
+    sources = list(sources)
+    dates = sorted({s.date.isoformat() for s in sources if s.snapshot and s.date})
+    return holdings_text(dates, sum(1 for s in sources if not (s.snapshot and s.date)))
+
+
+def holdings_text(dates: Sequence[str], others: int) -> str:
+    """The words for a release's holdings, shared by ``void.ttl`` and the pages that show them."""
+    parts = []
+    if dates:
+        joined = dates[0] if len(dates) == 1 else ", ".join(dates[:-1]) + " and " + dates[-1]
+        parts.append(f"EMA export{'s' if len(dates) > 1 else ''} of {joined}")
+    if others:
+        parts.append(f"{others} other source file{'s' if others > 1 else ''}")
+    return " plus ".join(parts) or "no source files recorded"
 
 
 def _known(iri: str) -> bool:
@@ -368,7 +399,8 @@ def write_bytes(path: Path, data: bytes, gz: bool = False) -> None:
         path.write_bytes(data)
 
 
-def write_rejections(path: Path, rejections: list[Rejection]) -> None:
+def write_rejections(path: Path, rejections: Sequence[Rejection | ReadWarning]) -> None:
+    """The rejection (or warning) report: one row per record and field, as CSV."""
     with path.open("w", encoding="utf-8", newline="") as f:
         w = csv.writer(f)
         w.writerow(["file", "record", "field", "message"])

@@ -171,9 +171,18 @@ def load_rdf(paths: Iterable[Path | str]) -> rdflib.Graph:
     return graph
 
 
+#: IRIs under the default base that are vocabulary, not data: never rebased.
+_VOCABULARY_BASES = (config.DEFAULT_BASE + "ontology", config.DEFAULT_BASE + "shapes")
+
+
 def _rebase(term: Node, base: str) -> Node:
+    """A data IRI the shapes name (a scheme, a known status) moved under ``base``."""
     text = str(term)
-    if isinstance(term, URIRef) and text.startswith(config.DEFAULT_BASE + "scheme/"):
+    if (
+        isinstance(term, URIRef)
+        and text.startswith(config.DEFAULT_BASE)
+        and not text.startswith(_VOCABULARY_BASES)
+    ):
         return URIRef(base + text[len(config.DEFAULT_BASE):])
     return term
 
@@ -313,7 +322,7 @@ def validate_graph(data: rdflib.Graph, shapes: Path | None = None) -> Validation
             inference="none",
             advanced=False,
             abort_on_first=False,
-            allow_warnings=False,
+            allow_warnings=True,  # sh:Warning results are reported but do not fail the data
             allow_infos=False,
         )
     except ReportableRuntimeError as exc:  # a shapes file that parses but is not valid SHACL
@@ -391,17 +400,28 @@ def _by_shape(report: ValidationReport) -> dict[str, list[Violation]]:
     return groups
 
 
+def _is_violation(v: Violation) -> bool:
+    return v.severity == "Violation"
+
+
 def _summary(report: ValidationReport) -> str:
+    warnings = sum(1 for v in report.violations if not _is_violation(v))
+    noted = f" ({warnings} warning(s))" if warnings else ""
     if report.conforms:
         return (
             f"Conforms: {report.triples} triples checked against {len(report.shapes)} shapes, "
-            "no violations."
+            f"no violations{noted}."
         )
-    groups = _by_shape(report)
+    violations = [v for v in report.violations if _is_violation(v)]
+    groups = {v.shape for v in violations}
     return (
-        f"Does not conform: {len(report.violations)} violation(s) of {len(groups)} shape(s) "
-        f"in {report.triples} triples."
+        f"Does not conform: {len(violations)} violation(s) of {len(groups)} shape(s) "
+        f"in {report.triples} triples{noted}."
     )
+
+
+#: How many results of a warning-only shape the text report lists before "… and N more".
+WARNING_EXAMPLES = 5
 
 
 def render_text(report: ValidationReport) -> str:
@@ -409,14 +429,19 @@ def render_text(report: ValidationReport) -> str:
     ns = _namespaces()
     lines: list[str] = []
     for shape, violations in _by_shape(report).items():
-        lines.append(f"{_compact(ns, shape)} ({len(violations)} violation(s))")
+        only_warnings = not any(_is_violation(v) for v in violations)
+        kind = "warning(s)" if only_warnings else "violation(s)"
+        lines.append(f"{_compact(ns, shape)} ({len(violations)} {kind})")
         messages = dict.fromkeys(v.message for v in violations if v.message)
         lines.extend(f"  {m}" for m in messages)
-        for v in violations:
+        shown = violations[:WARNING_EXAMPLES] if only_warnings else violations
+        for v in shown:
             lines.append(
                 f"  - focus {_compact(ns, v.focus_node)}  path {_compact(ns, v.path)}  "
                 f"value {_compact(ns, v.value)}  [{_constraint_name(v.constraint)}, {v.severity}]"
             )
+        if len(shown) < len(violations):
+            lines.append(f"  … and {len(violations) - len(shown)} more")
         lines.append("")
     lines.append(_summary(report))
     return "\n".join(lines) + "\n"

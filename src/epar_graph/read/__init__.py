@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from epar_graph.model import ProductRecord, Rejection
+from epar_graph.model import ProductRecord, ReadWarning, Rejection, SourceRecords
 from epar_graph.read import ema_export, epar_table, medpath
 from epar_graph.read.common import EXPORT_DATE, Outcome
 
@@ -40,6 +40,8 @@ EPAR_TABLE = "epar-table"
 EPAR_TABLE_MERGED = "epar-table-merged"
 MEDPATH = "medpath"
 UNKNOWN = "unknown"
+#: The formats of EMA's own exports (snapshots of its whole list).
+SNAPSHOT_FORMATS = frozenset({EMA_XLS, EMA_XLSX, EMA_JSON})
 FORMATS = (EMA_XLS, EMA_XLSX, EMA_JSON, EPAR_TABLE, EPAR_TABLE_MERGED, MEDPATH, UNKNOWN)
 
 _OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -55,13 +57,21 @@ class ReadResult:
     rejections: list[Rejection] = field(default_factory=list)
     #: Problems in accepted records: the bad value was left out, the record kept.
     #: Not part of ``count`` (each of these records is already in ``records``).
-    warnings: list[Rejection] = field(default_factory=list)
+    warnings: list[ReadWarning] = field(default_factory=list)
     #: Facts about the file itself, e.g. ``export_date`` (ISO) from the .xls letterhead.
     metadata: dict[str, str] = field(default_factory=dict)
 
     @property
     def count(self) -> int:
         return len(self.records) + len(self.rejections)
+
+    @property
+    def is_snapshot(self) -> bool:
+        """An EMA export: a dated copy of EMA's whole list, not a source of extra facts."""
+        return self.format in SNAPSHOT_FORMATS
+
+    def for_merge(self) -> SourceRecords:
+        return SourceRecords(self.source.name, self.records, self.date, self.is_snapshot)
 
     @property
     def date(self) -> dt.date | None:
@@ -141,11 +151,13 @@ _READERS: dict[str, Callable[[Path], Outcome]] = {
 }
 
 
-def read_source(path: Path) -> ReadResult:
+def read_source(path: Path, headings: frozenset[str] | None = None) -> ReadResult:
     """Read one input file, whatever its format; never raises for bad input.
 
     A file that cannot be read or recognised gives a result of format
     "unknown" with one rejection (record "-", field "-") saying why.
+    ``headings`` (lower case) replaces the shipped MeSH heading table that
+    decides how an old export's therapeutic areas split.
     """
     path = Path(path)
     try:
@@ -153,7 +165,10 @@ def read_source(path: Path) -> ReadResult:
     except _Unknown as why:
         return ReadResult(path, UNKNOWN, rejections=[Rejection(str(path), "-", "-", str(why))])
     try:
-        out = _READERS[fmt](path)
+        if fmt in (EMA_XLS, EMA_XLSX):
+            out = (ema_export.read_xls if fmt == EMA_XLS else ema_export.read_xlsx)(path, headings)
+        else:
+            out = _READERS[fmt](path)
     except Exception as err:  # a reader bug or a library failing on odd input: still a report
         out = Outcome()
         out.file_error(str(path), f"could not be read as {fmt}: {type(err).__name__}: {err}")

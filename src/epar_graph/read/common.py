@@ -10,7 +10,10 @@ met it.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import functools
+import html
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -18,7 +21,8 @@ from pathlib import Path
 
 import pycountry
 
-from epar_graph.model import PRODUCT_NUMBER_RE, STATUSES, Address, ProductRecord, Rejection
+from epar_graph.config import DATA_DIR
+from epar_graph.model import PRODUCT_NUMBER_RE, STATUSES, Address, ProductRecord, ReadWarning, Rejection
 
 
 class FieldError(ValueError):
@@ -40,12 +44,15 @@ class Outcome:
 
     records: list[ProductRecord] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
-    #: Accepted records whose bad value was dropped (counted in neither list).
-    warnings: list[Rejection] = field(default_factory=list)
+    #: Problems in accepted records (the value kept verbatim or left out); counted in neither list.
+    warnings: list[ReadWarning] = field(default_factory=list)
     metadata: dict[str, str] = field(default_factory=dict)
 
     def reject(self, file: str, record: str, field_name: str, message: str) -> None:
         self.rejections.append(Rejection(file, record, field_name, message))
+
+    def warn(self, file: str, record: str, field_name: str, message: str) -> None:
+        self.warnings.append(ReadWarning(file, record, field_name, message))
 
     def file_error(self, file: str, message: str, field_name: str = "-") -> None:
         """A fault in the file as a whole (no record to blame): one rejection for record "-"."""
@@ -68,7 +75,7 @@ class Outcome:
         except FieldError as err:
             self.reject(file, record, err.field, err.message)
             return False
-        self.warnings.extend(Rejection(file, record, f, m) for f, m in warnings)
+        self.warnings.extend(ReadWarning(file, record, f, m) for f, m in warnings)
         return True
 
 
@@ -94,13 +101,26 @@ def read_text_file(path: Path, parse: Callable[[str, str, str], Outcome], what: 
 
 
 _SPACE = re.compile(r"\s+")
+#: An HTML tag as EMA's web exports leave them in text ("<p>", "</sup>", "<br />").
+_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9]*(?:\s[^<>]*)?/?>")
+
+
+def plain_text(text: str) -> str:
+    """Text as a person reads it: HTML tags stripped, then entities decoded.
+
+    EMA's current reports carry web-page text ("&lt;30 kg/m2", "&nbsp;"). Tags
+    go first so that a decoded "<30" is never mistaken for a tag.
+    """
+    if "<" in text:
+        text = _TAG.sub(" ", text)
+    return html.unescape(text) if "&" in text else text
 
 
 def clean(value: object) -> str:
-    """A cell or JSON value as tidy text: no NBSPs, single spaces, stripped; ``None`` → "".
+    """A cell or JSON value as tidy plain text: no tags, entities or NBSPs, single spaces, stripped.
 
     Whole floats print as integers ("4.0" → "4") because spreadsheets store
-    every number as a float.
+    every number as a float. ``None`` → "".
     """
     if value is None:
         return ""
@@ -108,14 +128,14 @@ def clean(value: object) -> str:
         return "yes" if value else "no"
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    return _SPACE.sub(" ", str(value).replace("\u00a0", " ")).strip()
+    return _SPACE.sub(" ", plain_text(str(value)).replace("\u00a0", " ")).strip()
 
 
 def clean_block(value: object) -> str:
     """Like :func:`clean` but keeps line breaks (as single "\\n") for multi-line prose."""
     if value is None:
         return ""
-    lines = (clean(line) for line in str(value).replace("\r", "\n").split("\n"))
+    lines = (clean(line) for line in plain_text(str(value)).replace("\r", "\n").split("\n"))
     return "\n".join(line for line in lines if line)
 
 
@@ -134,6 +154,40 @@ def product_number(value: object, field_name: str) -> str:
     if not PRODUCT_NUMBER_RE.match(text):
         raise FieldError(field_name, f"{clean(value)!r} is not a product number EMEA/H/C/dddddd")
     return text
+
+
+#: A product number whose slashes were lost or doubled: "EMEA/H/C005201".
+_LOOSE_NUMBER = re.compile(r"^EMEA/*([HV])/*C/*(\d{6})$", re.IGNORECASE)
+
+
+def normalised_product_number(value: object, field_name: str) -> tuple[str, str | None]:
+    """A product number, and the published form when it had to be mended (else ``None``).
+
+    EMA's report of 2026 prints one number as ``EMEA/H/C005201``: the lost
+    slash is put back so the product joins its other records, and the caller
+    keeps the published form and reports it.
+    """
+    text = _SPACE.sub("", clean(value))
+    if PRODUCT_NUMBER_RE.match(text):
+        return text, None
+    if m := _LOOSE_NUMBER.match(text):
+        return f"EMEA/{m[1].upper()}/C/{m[2]}", clean(value)
+    return product_number(value, field_name), None
+
+
+def status_label(value: object) -> tuple[str | None, str | None]:
+    """A status in EMA's spelling, and a warning when it is not one EMA is known to use.
+
+    An unknown status is kept (as its own concept): a status EMA adds later
+    must not lose the record.
+    """
+    text = clean(value)
+    if not text:
+        return None, None
+    for known in STATUSES:
+        if known.lower() == text.lower():
+            return known, None
+    return text, f"status {text!r} is not one EMA is known to use; kept as a new status concept"
 
 
 def status(value: object, field_name: str) -> str | None:
@@ -269,6 +323,139 @@ def split_substances(text: object) -> tuple[str, ...]:
     return tuple(dict.fromkeys(p for p in parts if p))
 
 
+def split_top_level(text: str, separator: str) -> list[str]:
+    """``text`` split at ``separator`` outside brackets: "a (b, c), d" → ["a (b, c)", "d"]."""
+    parts: list[str] = []
+    depth = 0
+    start = 0
+    i = 0
+    n = len(separator)
+    while i < len(text):
+        ch = text[i]
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth = max(0, depth - 1)
+        elif depth == 0 and text.startswith(separator, i):
+            parts.append(text[start:i])
+            i += n
+            start = i
+            continue
+        i += 1
+    parts.append(text[start:])
+    return parts
+
+
+#: Words that continue a substance name after a comma ("Mycoplasma synoviae, strain
+#: K588A, Live", "human rotavirus, live attenuated"): not the start of another substance.
+_QUALIFIER = re.compile(
+    r"^(?:live|inactivated|attenuated|recombinant|strains?|serotypes?|subtypes?|serovar|serogroups?|subsp\.?"
+    r"|types?|expressing|encoding|containing|produced|replaced|adsorbed|conjugated|split|whole|purified"
+    r"|fragmented|surface antigens?|haemagglutinin|modified|cell[- ]free)\b",
+    re.IGNORECASE,
+)
+
+
+def split_listed_substances(text: object, semicolons: bool) -> tuple[str, ...]:
+    """Substances of an export cell: ";"-joined in current reports, ", "-joined in older ones.
+
+    Separators inside brackets never split ("(live, attenuated)"); in a
+    ", "-joined cell a part that continues a name (a strain, a qualifier
+    such as "live") stays with the substance before it. " / " separates
+    substances in every layout, as in the 2017 export.
+    """
+    raw = clean(text)
+    if not raw:
+        return ()
+    pieces: list[str] = []
+    for chunk in split_top_level(raw, ";"):
+        if semicolons or ";" in raw:
+            pieces.append(chunk)
+            continue
+        for part in split_top_level(chunk, ", "):
+            part = part.strip()
+            if pieces and part and _QUALIFIER.match(part):
+                pieces[-1] = f"{pieces[-1]}, {part}"
+            else:
+                pieces.append(part)
+    out: list[str] = []
+    for piece in pieces:
+        out.extend(split_substances(piece))
+    return unique(p.strip(" ,") for p in out)
+
+
+def split_values(text: object, semicolons: bool) -> tuple[str, ...]:
+    """Plain values of a list cell (target species): ";"-joined, or ", "-joined in the 2018 layout."""
+    raw = clean(text)
+    if not raw:
+        return ()
+    sep = ";" if semicolons or ";" in raw else ","
+    return unique(clean(p) for p in split_top_level(raw, sep))
+
+
+#: The MeSH heading table shipped with the link tables: its headings decide how an
+#: old report's ", "-joined therapeutic areas split.
+HEADING_TABLE = DATA_DIR / "links" / "mesh-therapeutic-areas.csv"
+
+
+@functools.lru_cache(maxsize=4)
+def known_headings(path: Path = HEADING_TABLE) -> frozenset[str]:
+    """The therapeutic-area headings known to be real headings, lower case (empty if no table)."""
+    try:
+        with path.open(encoding="utf-8", newline="") as f:
+            return frozenset(clean(row.get("heading")).lower() for row in csv.DictReader(f) if row.get("heading"))
+    except OSError:
+        return frozenset()
+
+
+def split_headings(text: object, headings: frozenset[str], semicolons: bool) -> tuple[str, ...]:
+    """MeSH headings of a therapeutic-area cell, each a real heading.
+
+    Current reports join headings with ";" and keep the heading's own commas
+    ("Arthritis, Psoriatic;Psoriasis"). Older ones use the same character for
+    both: ", " in 2018 ("Spondylitis, Ankylosing, Colitis, Ulcerative") and
+    ";" in 2023 ("Arthritis; Rheumatoid"). There the pieces are joined back
+    into the longest run that is a known heading (``headings``, lower case);
+    a piece that starts no known heading stays a value on its own.
+    """
+    raw = clean(text)
+    if not raw:
+        return ()
+    if semicolons:
+        return unique(clean(p) for p in raw.split(";"))
+    tokens = [t for t in (clean(p) for p in re.split(r"[;,]", raw)) if t]
+    out: list[str] = []
+    i = 0
+    while i < len(tokens):
+        for j in range(len(tokens), i, -1):
+            candidate = ", ".join(tokens[i:j])
+            if j == i + 1 or candidate.lower() in headings:
+                out.append(candidate)
+                i = j
+                break
+    return unique(out)
+
+
+def pharmacotherapeutic_groups(text: object, semicolons: bool) -> tuple[str, ...]:
+    """The pharmacotherapeutic groups a report lists for one product.
+
+    Current reports join them with ";" ("Antineoplastic agents;Protein kinase
+    inhibitors"). The order is no hierarchy: the same groups come in other
+    orders ("Immunologicals for aves;Live viral vaccines;Domestic fowl"), and
+    "Other systemic hemostatics;Antihemorrhagics" lists the narrower first, so
+    each is a group of its own. Older reports join with ", " and leave empty
+    levels and a trailing comma ("Antineoplastic agents, , protein kinase
+    inhibitor, "), where a group's own commas cannot be told from the joins:
+    that text is kept as one group.
+    """
+    raw = clean(text)
+    if not raw:
+        return ()
+    if semicolons or ";" in raw:
+        return unique(clean(p) for p in raw.split(";"))
+    return (", ".join(p for p in (clean(x) for x in raw.split(",")) if p),)
+
+
 _AREA_SEP = re.compile(r"\s*;\s*|\s*\n\s*|\s{2,}")
 
 
@@ -284,6 +471,36 @@ def split_areas(text: object) -> tuple[str, ...]:
 
 #: ATC codes at any level: L, L04, L04A, L04AX, L04AX08.
 ATC_RE = re.compile(r"^[A-Z](\d\d([A-Z]([A-Z](\d\d)?)?)?)?$")
+
+
+#: ATCvet codes: the ATC code prefixed with Q (QJ, QJ01, QJ01C, QJ01CA, QJ01CA04).
+ATCVET_RE = re.compile(r"^Q[A-Z](\d\d([A-Z]([A-Z](\d\d)?)?)?)?$")
+#: What the exports write where a code has not been given.
+_NO_CODE = {"", "-", "n/a", "na", "not yet assigned", "not assigned", "none"}
+
+
+def split_codes(text: object) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """(ATC codes, ATCvet codes, malformed values kept verbatim) from one cell.
+
+    Codes are separated by ";", "," or new lines; spaces inside a code are
+    dropped ("C10 AX10"). A value that is neither kind of code is returned as
+    printed, so the caller can keep it rather than lose it.
+    """
+    atc: list[str] = []
+    vet: list[str] = []
+    bad: list[str] = []
+    for part in re.split(r"[,;\n]", "" if text is None else plain_text(str(text))):
+        printed = clean(part)
+        if printed.lower() in _NO_CODE:
+            continue
+        code = _SPACE.sub("", printed).upper()
+        if ATC_RE.match(code):
+            atc.append(code)
+        elif ATCVET_RE.match(code):
+            vet.append(code)
+        else:
+            bad.append(printed)
+    return unique(atc), unique(vet), unique(bad)
 
 
 def split_atc(text: object, field_name: str) -> tuple[tuple[str, ...], list[str]]:

@@ -14,12 +14,12 @@ import functools
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-import xlrd
-from openpyxl import load_workbook
+from python_calamine import CalamineWorkbook
 
-from epar_graph.model import ProductRecord
+from epar_graph.model import CATEGORIES, PROCEDURE_NUMBER_RE, ProductRecord
 from epar_graph.read import common
 from epar_graph.read.common import FieldError, Outcome
 
@@ -38,7 +38,23 @@ _ALIASES = {
     "exceptional_circumstance": "exceptional_circumstances",
     "is_orphan": "orphan_medicine",
     "is_generic": "generic_or_hybrid",
-    # current .xlsx
+    # EPAR reports of 2018 and 2023 (30 columns)
+    "therapeutic_area": "therapeutic_area_mesh",
+    "authorisation_status": "medicine_status",
+    "generic": "generic_or_hybrid",
+    "date_of_refusal_of_marketing_authorisation": "refusal_of_marketing_authorisation_date",
+    "marketing_authorisation_holder_company_name": "marketing_authorisation_developer_applicant_holder",
+    "human_pharmacotherapeutic_group": "pharmacotherapeutic_group_human",
+    "vet_pharmacotherapeutic_group": "pharmacotherapeutic_group_veterinary",
+    "date_of_opinion": "opinion_adopted_date",
+    "decision_date": "european_commission_decision_date",
+    "condition_indication": "therapeutic_indication",
+    "species": "species_veterinary",
+    "atcvet_code": "atcvet_code_veterinary",
+    "first_published": "first_published_date",
+    "revision_date": "last_updated_date",
+    "url": "medicine_url",
+    # current .xlsx (39 columns)
     "international_non_proprietary_name_inn_common_name": (
         "international_non_proprietary_name_common_name"
     ),
@@ -47,6 +63,49 @@ NAME = "name_of_medicine"
 NUMBER = "ema_product_number"
 _WITHDRAWAL = "withdrawal_expiry_revocation_lapse_of_marketing_authorisation_date"
 _REFUSAL = "refusal_of_marketing_authorisation_date"
+_HOLDER = "marketing_authorisation_developer_applicant_holder"
+_LAST_UPDATED = "last_updated_date"
+
+#: Yes/no columns → the record field they fill.
+FLAGS = {
+    "orphan_medicine": "is_orphan",
+    "generic_or_hybrid": "is_generic",
+    "biosimilar": "is_biosimilar",
+    "conditional_approval": "conditional_approval",
+    "exceptional_circumstances": "exceptional_circumstances",
+    "advanced_therapy": "is_advanced_therapy",
+    "prime_priority_medicine": "is_prime",
+    "accelerated_assessment": "accelerated_assessment",
+    "additional_monitoring": "additional_monitoring",
+    "patient_safety": "patient_safety",
+}
+#: Date columns → the record field they fill.
+DATES = {
+    "marketing_authorisation_date": "authorisation_date",
+    _REFUSAL: "refusal_date",
+    _WITHDRAWAL: "withdrawal_date",
+    "european_commission_decision_date": "decision_date",
+    "start_of_rolling_review_date": "rolling_review_start_date",
+    "start_of_evaluation_date": "evaluation_start_date",
+    "opinion_adopted_date": "opinion_date",
+    "withdrawal_of_application_date": "application_withdrawal_date",
+    "suspension_of_marketing_authorisation_date": "suspension_date",
+    _LAST_UPDATED: "last_updated",
+}
+#: Every column the readers know, as canonical keys: a column outside this set is
+#: reported (it would not reach the graph), never silently dropped.
+KNOWN_COLUMNS = frozenset(
+    {
+        "category", NAME, NUMBER, "medicine_status", "opinion_status",
+        "latest_procedure_affecting_product_information",
+        "international_non_proprietary_name_common_name", "active_substance",
+        "therapeutic_area_mesh", "species_veterinary", "atc_code_human", "atcvet_code_veterinary",
+        "pharmacotherapeutic_group_human", "pharmacotherapeutic_group_veterinary",
+        "therapeutic_indication", _HOLDER, "revision_number", "first_published_date", "medicine_url",
+    }
+    | set(FLAGS)
+    | set(DATES)
+)
 
 
 def canonical_key(label: object) -> str:
@@ -70,86 +129,161 @@ def _canonical_key(label: object) -> str:
 Warn = Callable[[str, str], None]
 
 
+@dataclass(frozen=True)
+class Layout:
+    """How one file writes its cells: what a reader must know beyond the header.
+
+    ``semicolons``: lists are ";"-joined and a value's own commas are kept
+    (EMA's current reports, the JSON); otherwise lists may be ", "-joined
+    (the 2017 export, the EPAR reports of 2018 and 2023). ``headings``: the
+    known MeSH headings (lower case) that decide how such a list splits.
+    """
+
+    semicolons: bool
+    headings: frozenset[str] = frozenset()
+
+
+def _category(text: str, label: str, warn: Warn) -> str | None:
+    if not text:
+        return None
+    for known in CATEGORIES:
+        if known.lower() == text.lower():
+            return known
+    warn(label, f"category {text!r} is not one EMA is known to use; kept as a new category concept")
+    return text
+
+
+def _first_published(value: object, field_name: str) -> dt.date | None:
+    """The first-published date; the 2018 report wraps it in commas (", ,   26/07/2018, , ")."""
+    if isinstance(value, dt.date):
+        return common.parse_date(value, field_name)
+    parts = [p for p in (common.clean(x) for x in common.clean(value).split(",")) if p]
+    dates = [d for p in parts if (d := common.parse_date(p, field_name))]
+    return min(dates) if dates else None
+
+
+def _latest_procedure(text: str, number: str, label: str, warn: Warn) -> str | None:
+    """The procedure number as printed ("II/0044/G"), or ``None`` for "-" or an unreadable one."""
+    value = re.sub(r"\s+", "", text).upper()
+    if value in ("", "-"):
+        return None
+    full = value if value.startswith(number + "/") else f"{number}/{value}"
+    if not PROCEDURE_NUMBER_RE.match(full):
+        warn(label, f"{text!r} is not a procedure number; left out")
+        return None
+    return value
+
+
 def build_record(
     row: Mapping[str, object],
     label: Callable[[str], str],
     source: str,
     record: str,
     warn: Warn,
+    layout: Layout = Layout(semicolons=True),
 ) -> ProductRecord:
     """One export row (canonical keys) → record; raises :class:`FieldError` naming the column.
 
-    Only human medicines are modelled: a row whose category is given and is
-    not "Human" (e.g. "Veterinary") is rejected with that reason, so the
-    rejection report accounts for every row.
+    Human and veterinary medicines alike; a value that cannot be read as
+    what its column holds either rejects the record (a missing name or
+    product number, an impossible date) or is kept verbatim with a warning
+    (a malformed ATC code, a new status, a mended product number).
     """
 
     def text(key: str) -> str:
         return common.clean(row.get(key))
 
-    category = text("category")
-    if category and category.lower() != "human":
-        raise FieldError(
-            label("category"), f"category {category!r} is not a human medicine; not modelled"
-        )
+    category = _category(text("category"), label("category"), warn)
     name = common.required(row.get(NAME), label(NAME))
-    number = common.product_number(row.get(NUMBER), label(NUMBER))
-    status = common.status(row.get("medicine_status"), label("medicine_status"))
-    atc, problems = common.split_atc(row.get("atc_code_human"), label("atc_code_human"))
-    for problem in problems:
-        warn(label("atc_code_human"), problem)
-    holder, holder_address = common.holder(
-        row.get("marketing_authorisation_developer_applicant_holder")
+    number, published = common.normalised_product_number(row.get(NUMBER), label(NUMBER))
+    if published is not None:
+        warn(label(NUMBER), f"product number {published!r} read as {number}")
+    status, problem = common.status_label(row.get("medicine_status"))
+    if problem:
+        warn(label("medicine_status"), problem)
+    elif status is None and label("medicine_status") != "medicine_status":
+        warn(label("medicine_status"), "no status given; the record is kept without one")
+    atc, atcvet, bad = common.split_codes(row.get("atc_code_human"))
+    vet_atc, vet_vet, vet_bad = common.split_codes(row.get("atcvet_code_veterinary"))
+    atcvet = common.unique((*atcvet, *vet_vet))
+    atc = common.unique((*atc, *vet_atc))
+    for value in bad:
+        warn(label("atc_code_human"), f"{value!r} is not an ATC code; kept as published")
+    for value in vet_bad:
+        warn(label("atcvet_code_veterinary"), f"{value!r} is not an ATCvet code; kept as published")
+    holder, holder_address = common.holder(row.get(_HOLDER))
+    group = common.pharmacotherapeutic_groups(
+        row.get("pharmacotherapeutic_group_human") or row.get("pharmacotherapeutic_group_veterinary"),
+        layout.semicolons,
     )
-    group = text("pharmacotherapeutic_group_human")
-    withdrawal = common.parse_date(row.get(_WITHDRAWAL), label(_WITHDRAWAL))
+    facts: dict[str, object] = {
+        key: common.parse_date(row.get(column), label(column)) for column, key in DATES.items()
+    }
+    facts.update(
+        (key, common.parse_bool(row.get(column), label(column))) for column, key in FLAGS.items()
+    )
+    opinion = text("opinion_status")
     return ProductRecord(
         source=source,
         record=record,
         name=name,
         product_number=number,
+        product_number_as_published=published,
+        category=category,
         status=status,
-        active_substances=common.split_substances(row.get("active_substance")),
+        opinion_status=opinion or None,
+        latest_procedure=_latest_procedure(
+            text("latest_procedure_affecting_product_information"),
+            number,
+            label("latest_procedure_affecting_product_information"),
+            warn,
+        ),
+        active_substances=common.split_listed_substances(row.get("active_substance"), layout.semicolons),
         common_name=text("international_non_proprietary_name_common_name") or None,
         atc_codes=atc,
+        atc_codes_as_published=bad + vet_bad,
+        atcvet_codes=atcvet,
+        target_species=common.split_values(row.get("species_veterinary"), layout.semicolons),
         holder=holder,
         holder_address=holder_address,
-        authorisation_date=common.parse_date(
-            row.get("marketing_authorisation_date"), label("marketing_authorisation_date")
+        therapeutic_areas=common.split_headings(
+            row.get("therapeutic_area_mesh"), layout.headings, layout.semicolons
         ),
-        withdrawal_date=withdrawal if status == "Withdrawn" else None,
-        refusal_date=common.parse_date(row.get(_REFUSAL), label(_REFUSAL)),
-        therapeutic_areas=common.split_areas(row.get("therapeutic_area_mesh")),
-        pharmacotherapeutic_group={"zh" if common.has_cjk(group) else "en": group} if group else {},
-        is_orphan=common.parse_bool(row.get("orphan_medicine"), label("orphan_medicine")),
-        is_generic=common.parse_bool(row.get("generic_or_hybrid"), label("generic_or_hybrid")),
-        is_biosimilar=common.parse_bool(row.get("biosimilar"), label("biosimilar")),
-        conditional_approval=common.parse_bool(
-            row.get("conditional_approval"), label("conditional_approval")
-        ),
-        exceptional_circumstances=common.parse_bool(
-            row.get("exceptional_circumstances"), label("exceptional_circumstances")
-        ),
+        pharmacotherapeutic_group={"zh" if common.has_cjk(group[0]) else "en": group[0]} if group else {},
+        other_pharmacotherapeutic_groups=group[1:],
         indication=common.clean_block(row.get("therapeutic_indication")) or None,
         revision_number=common.parse_int(row.get("revision_number"), label("revision_number")),
-        last_updated=common.parse_date(row.get("last_updated_date"), label("last_updated_date")),
+        first_published=_first_published(row.get("first_published_date"), label("first_published_date")),
         ema_url=text("medicine_url") or None,
+        **facts,  # type: ignore[arg-type]
     )
 
 
 def _add_row(
     out: Outcome, file: str, source: str, record: str, row: Mapping[str, object],
-    label: Callable[[str], str],
+    label: Callable[[str], str], layout: Layout,
 ) -> None:
     warnings: list[tuple[str, str]] = []
 
     def warn(field_name: str, message: str) -> None:
         warnings.append((field_name, message))
 
-    out.add(file, record, lambda: build_record(row, label, source, record, warn), warnings)
+    out.add(file, record, lambda: build_record(row, label, source, record, warn, layout), warnings)
+
+
+def _unknown_columns(out: Outcome, file: str, labels: Mapping[str, str]) -> None:
+    """A column no reader knows would not reach the graph: say so (once per file)."""
+    for key, printed in labels.items():
+        if key and key not in KNOWN_COLUMNS:
+            out.warn(file, "-", printed, "column not known to the reader; its values are not in the graph")
 
 
 # --- spreadsheets (.xls and .xlsx) ------------------------------------------------------------
+
+#: How a file's export date was found (metadata ``export_date_from``).
+FROM_LETTERHEAD = "letterhead"
+FROM_LAST_UPDATED = "latest last-updated date"
+EXPORT_DATE_FROM = "export_date_from"
 
 
 def _is_header(cells: Sequence[object]) -> bool:
@@ -157,7 +291,8 @@ def _is_header(cells: Sequence[object]) -> bool:
 
 
 def read_sheet_rows(
-    rows: Iterable[tuple[int, Sequence[object]]], file: str, source: str
+    rows: Iterable[tuple[int, Sequence[object]]], file: str, source: str,
+    headings: frozenset[str] | None = None,
 ) -> Outcome:
     """Rows of a sheet as (sheet row number, cell values) → outcome.
 
@@ -167,36 +302,63 @@ def read_sheet_rows(
     records; every other row after the header is one, identified by its
     sheet row number.
     """
-    out = _read_sheet(rows, file, source)
+    out = _read_sheet(rows, file, source, headings)
     if out is None:
         out = Outcome()
         out.file_error(file, "no header row with a product number column found", "Product Number")
     return out
 
 
+def _layout(labels: Mapping[str, str], headings: frozenset[str] | None) -> Layout:
+    """Current reports name the column "EMA product number"; older layouts "Product number"."""
+    current = labels.get(NUMBER, "").lower() == "ema product number"
+    return Layout(semicolons=current, headings=common.known_headings() if headings is None else headings)
+
+
 def _read_sheet(
-    rows: Iterable[tuple[int, Sequence[object]]], file: str, source: str
+    rows: Iterable[tuple[int, Sequence[object]]], file: str, source: str,
+    headings: frozenset[str] | None = None,
 ) -> Outcome | None:
     """Like :func:`read_sheet_rows`, but ``None`` when the sheet has no header row."""
     out = Outcome()
     header: list[str] | None = None
     label: Callable[[str], str] = str
+    layout = Layout(semicolons=True)
     for number, cells in rows:
         values = list(cells)
         if header is None:
             if _is_header(values):
                 header = [canonical_key(c) for c in values]
-                label = _labeller(
-                    {k: common.clean(c) for k, c in zip(header, values, strict=True) if k}
-                )
+                labels = {k: common.clean(c) for k, c in zip(header, values, strict=True) if k}
+                label = _labeller(labels)
+                layout = _layout(labels, headings)
+                _unknown_columns(out, file, labels)
             else:
                 _note_letterhead(values, out.metadata)
             continue
         if all(common.clean(v) == "" for v in values):
             continue
         row = {k: v for k, v in zip(header, values, strict=False) if k}
-        _add_row(out, file, source, str(number), row, label)
-    return out if header is not None else None
+        _add_row(out, file, source, str(number), row, label, layout)
+    if header is None:
+        return None
+    _date_from_rows(out)
+    return out
+
+
+def _date_from_rows(out: Outcome) -> None:
+    """A file without a dated letterhead (EMA's report of June 2023) is as new as its newest row.
+
+    The export date then is the latest last-updated (revision) date of its
+    records, and ``export_date_from`` says so.
+    """
+    if common.EXPORT_DATE in out.metadata:
+        out.metadata.setdefault(EXPORT_DATE_FROM, FROM_LETTERHEAD)
+        return
+    dates = [r.last_updated for r in out.records if r.last_updated]
+    if dates:
+        out.metadata[common.EXPORT_DATE] = max(dates).isoformat()
+        out.metadata[EXPORT_DATE_FROM] = FROM_LAST_UPDATED
 
 
 def _labeller(labels: Mapping[str, str]) -> Callable[[str], str]:
@@ -208,7 +370,7 @@ _LETTERHEAD_DATE = re.compile(r"\b\d{1,2}/\d{1,2}/\d{4}\b")
 
 
 def _note_letterhead(cells: Sequence[object], metadata: dict[str, str]) -> None:
-    """Keep the first date above the header ("13/02/2017", "Data extracted on …") as export date."""
+    """Keep the first date above the header ("13/02/2017", "… on: 29/01/2026 - 06:00") as export date."""
     if common.EXPORT_DATE in metadata:
         return
     for cell in cells:
@@ -221,71 +383,53 @@ def _note_letterhead(cells: Sequence[object], metadata: dict[str, str]) -> None:
             continue
         if date:
             metadata[common.EXPORT_DATE] = date.isoformat()
+            metadata[EXPORT_DATE_FROM] = FROM_LETTERHEAD
             return
 
 
-def _xls_rows(book: xlrd.book.Book) -> Iterable[list[tuple[int, list[object]]]]:
-    for sheet in book.sheets():
-        rows: list[tuple[int, list[object]]] = []
-        for r in range(sheet.nrows):
-            cells: list[object] = []
-            for cell in sheet.row(r):
-                if cell.ctype == xlrd.XL_CELL_DATE:
-                    try:
-                        cells.append(xlrd.xldate_as_datetime(cell.value, book.datemode))
-                    except (ValueError, OverflowError, xlrd.xldate.XLDateError):
-                        cells.append(cell.value)
-                else:
-                    cells.append(cell.value)
-            rows.append((r + 1, cells))
-        yield rows
+def _sheets(path: Path) -> Iterable[list[tuple[int, list[object]]]]:
+    """Every sheet's rows, numbered as the spreadsheet numbers them (leading blank rows kept).
+
+    python-calamine (Rust) reads both .xls and .xlsx, and is more than ten
+    times faster than openpyxl on EMA's reports.
+    """
+    book = CalamineWorkbook.from_path(str(path))
+    for index in range(len(book.sheet_names)):
+        rows = book.get_sheet_by_index(index).to_python(skip_empty_area=False)
+        yield [(i, list(values)) for i, values in enumerate(rows, start=1)]
 
 
 def _first_sheet_with_header(
-    sheets: Iterable[list[tuple[int, list[object]]]], file: str, source: str
+    sheets: Iterable[list[tuple[int, list[object]]]], file: str, source: str,
+    headings: frozenset[str] | None,
 ) -> Outcome:
     """The first sheet that has a header row (EMA's exports have one sheet, but be lenient)."""
     for rows in sheets:
-        out = _read_sheet(rows, file, source)
+        out = _read_sheet(rows, file, source, headings)
         if out is not None:
             return out
-    return read_sheet_rows([], file, source)
+    return read_sheet_rows([], file, source, headings)
 
 
-def read_xls(path: Path) -> Outcome:
+def _read_workbook(path: Path, kind: str, headings: frozenset[str] | None) -> Outcome:
+    file = str(path)
+    try:
+        sheets = list(_sheets(path))
+    except Exception as err:  # calamine raises several kinds of error on a damaged file
+        out = Outcome()
+        out.file_error(file, f"not a readable {kind} workbook: {type(err).__name__}: {err}")
+        return out
+    return _first_sheet_with_header(sheets, file, common.source_name(path), headings)
+
+
+def read_xls(path: Path, headings: frozenset[str] | None = None) -> Outcome:
     """EMA's legacy "download results to spreadsheet" export (BIFF ``.xls``)."""
-    file = str(path)
-    try:
-        book = xlrd.open_workbook(file_contents=path.read_bytes(), on_demand=False)
-    except Exception as err:  # xlrd raises many kinds of error on a damaged file
-        out = Outcome()
-        out.file_error(file, f"not a readable .xls workbook: {err}")
-        return out
-    return _first_sheet_with_header(_xls_rows(book), file, common.source_name(path))
+    return _read_workbook(path, ".xls", headings)
 
 
-def _xlsx_rows(path: Path) -> Iterable[list[tuple[int, list[object]]]]:
-    book = load_workbook(path, read_only=True, data_only=True)
-    try:
-        for sheet in book.worksheets:
-            yield [
-                (i, list(values))
-                for i, values in enumerate(sheet.iter_rows(values_only=True), start=1)
-            ]
-    finally:
-        book.close()
-
-
-def read_xlsx(path: Path) -> Outcome:
-    """EMA's current ``.xlsx`` export (title rows above the header are allowed)."""
-    file = str(path)
-    try:
-        sheets = list(_xlsx_rows(path))
-    except Exception as err:  # openpyxl raises many kinds of error on a damaged file
-        out = Outcome()
-        out.file_error(file, f"not a readable .xlsx workbook: {err}")
-        return out
-    return _first_sheet_with_header(sheets, file, common.source_name(path))
+def read_xlsx(path: Path, headings: frozenset[str] | None = None) -> Outcome:
+    """EMA's ``.xlsx`` reports (2018 to today; letterhead rows above the header are allowed)."""
+    return _read_workbook(path, ".xlsx", headings)
 
 
 # --- JSON -------------------------------------------------------------------------------------
@@ -294,8 +438,7 @@ def read_xlsx(path: Path) -> Outcome:
 def _json_value(key: str, value: object) -> object:
     """Lists (some exports give several codes as a list) become one separated string."""
     if isinstance(value, list):
-        sep = " / " if key == "active_substance" else "; "
-        return sep.join(common.clean(v) for v in value)
+        return ";".join(common.clean(v) for v in value)
     if isinstance(value, dict):
         raise FieldError(key, "expected text, found a JSON object")
     return value
@@ -333,6 +476,7 @@ def read_json_text(text: str, file: str, source: str) -> Outcome:
     if not isinstance(data, list):
         out.file_error(file, "expected a 'data' list of medicines", "data")
         return out
+    layout = Layout(semicolons=True, headings=common.known_headings())
     meta = doc.get("meta") if isinstance(doc, dict) else None
     if isinstance(meta, dict):
         _note_meta(meta, out.metadata)
@@ -346,7 +490,8 @@ def read_json_text(text: str, file: str, source: str) -> Outcome:
         except FieldError as err:
             out.reject(file, record, err.field, err.message)
             continue
-        _add_row(out, file, source, record, row, lambda k: k)
+        _add_row(out, file, source, record, row, lambda k: k, layout)
+    _date_from_rows(out)
     return out
 
 

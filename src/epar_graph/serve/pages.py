@@ -43,6 +43,7 @@ from epar_graph.namespaces import (
     SKOS,
 )
 from epar_graph.serve import negotiation
+from epar_graph.serve.holdings import Holdings, read_holdings
 from epar_graph.serve.store import SparqlStore
 
 router = APIRouter()
@@ -443,7 +444,10 @@ HTML_HEADERS = {"Vary": "Accept", "Content-Security-Policy": CONTENT_SECURITY_PO
 
 def render_html(name: str, context: dict[str, Any], request: Request, status: int = 200) -> HTMLResponse:
     """A page from ``templates/`` with the security headers every page carries."""
-    html = templates.get_template(name).render(root=_root_path(request), **context)
+    settings = getattr(request.app.state, "settings", None)
+    data_dir = getattr(settings, "data_dir", None)
+    held = read_holdings(Path(data_dir) / "void.ttl") if data_dir is not None else Holdings()
+    html = templates.get_template(name).render(root=_root_path(request), holdings=held, **context)
     return HTMLResponse(html, status_code=status, headers=HTML_HEADERS)
 
 
