@@ -18,6 +18,7 @@ from epar_graph.namespaces import (
     EPAR_DATATYPE_PROPERTIES,
     EPAR_NS,
     EPAR_OBJECT_PROPERTIES,
+    EPAR_VALUE_PROPERTIES,
     ONTOLOGY_IRI,
 )
 
@@ -25,6 +26,7 @@ OWL_TYPE_OF_GROUP = {
     "class": (EPAR_CLASSES, OWL.Class),
     "object property": (EPAR_OBJECT_PROPERTIES, OWL.ObjectProperty),
     "datatype property": (EPAR_DATATYPE_PROPERTIES, OWL.DatatypeProperty),
+    "value property": (EPAR_VALUE_PROPERTIES, RDF.Property),
 }
 DECLARATION_TYPES = (
     OWL.Class,
@@ -82,7 +84,7 @@ def test_ontology_uses_only_declared_epar_terms(ontology: rdflib.Graph) -> None:
 
 
 def test_each_term_has_exactly_one_kind() -> None:
-    names = EPAR_CLASSES + EPAR_OBJECT_PROPERTIES + EPAR_DATATYPE_PROPERTIES
+    names = EPAR_CLASSES + EPAR_OBJECT_PROPERTIES + EPAR_DATATYPE_PROPERTIES + EPAR_VALUE_PROPERTIES
     duplicates = sorted({n for n in names if names.count(n) > 1})
     assert duplicates == []
 

@@ -19,10 +19,11 @@ VANN = rdflib.Namespace("http://purl.org/vocab/vann/")
 #: Plain strings: pytest inspects module attributes, and rdflib's closed XSD namespace warns then.
 XSD_NS = "http://www.w3.org/2001/XMLSchema#"
 ONTOLOGY = rdflib.URIRef(ONTOLOGY_IRI)
-PROPERTY_TYPES = (OWL.ObjectProperty, OWL.DatatypeProperty)
+PROPERTY_TYPES = (OWL.ObjectProperty, OWL.DatatypeProperty, RDF.Property)
 #: Ranges outside the epar: namespace that the data graph's shape allows.
 EXTERNAL_RANGES = {
     SKOS.Concept,
+    RDF.Property,
     rdflib.URIRef(SCHEMA.Question.value),
     OWL.Thing,
     RDFS.Resource,

@@ -38,7 +38,7 @@ def bundled_store(tmp_path_factory: pytest.TempPathFactory) -> Store:
     code = run_build([], out, quiet=True)
     assert code in (0, 1), f"the bundled build failed with exit code {code}"
     store = Store()
-    for dump in [out / "epar.nt", *sorted(out.glob("links-*.nt"))]:
+    for dump in [out / "epar.nt", *sorted(out.glob("links-*.nt")), out / "changes.nt"]:
         store.bulk_load(path=str(dump), format=RdfFormat.N_TRIPLES)
     return store
 

@@ -29,7 +29,8 @@ def _text(body: str) -> str:
 
 
 def test_holdings_are_read_from_the_release(tmp_path: Path) -> None:
-    result = build([NEW, OLD, config.DATA_DIR / "medpath" / "alofisel.txt"], tmp_path / "dist", with_links=False)
+    sources = [NEW, OLD, config.DATA_DIR / "medpath" / "alofisel.txt"]
+    result = build(sources, tmp_path / "dist", with_links=False, accept_removals=True)
     held = read_holdings(result.out / "void.ttl")
     assert [(e.name, e.date) for e in held.exports] == sorted(
         ((s.path.name, s.date) for s in result.sources if s.snapshot and s.date), key=lambda e: e[1]
@@ -41,7 +42,7 @@ def test_holdings_are_read_from_the_release(tmp_path: Path) -> None:
 
 def test_home_page_and_footer_say_what_the_release_holds(tmp_path: Path) -> None:
     out = tmp_path / "dist"
-    result = build([OLD, NEW], out, with_links=False)
+    result = build([OLD, NEW], out, with_links=False, accept_removals=True)
     dates = sorted(s.date.isoformat() for s in result.sources if s.date)
     server = start_live_server(Settings(data_dir=out, workers=1))
     try:
@@ -58,7 +59,7 @@ def test_home_page_and_footer_say_what_the_release_holds(tmp_path: Path) -> None
         footer = _text(page.text.rsplit("<footer", 1)[-1])
         assert dates[-1] in footer and f"{age} days old" in footer
 
-        build([OLD], out, with_links=False)  # a new release: the next page says so
+        build([OLD], out, with_links=False, accept_removals=True)  # a new release: the next page says so
         footer = _text(client.get("/").text.rsplit("<footer", 1)[-1])
         assert dates[0] in footer and dates[-1] not in footer
     finally:

@@ -234,7 +234,10 @@ def _mutate(g: rdflib.Graph, c: Constraint, focus: rdflib.term.Node) -> None:
     elif p == SH["class"]:
         _set(g, focus, path, [UNTYPED])
     elif p == SH.nodeKind:
-        _set(g, focus, path, [Literal("not an IRI")] if arg == SH.IRI else [UNTYPED])
+        if arg == SH.IRIOrLiteral:
+            _set(g, focus, path, [rdflib.BNode("neither")])
+        else:
+            _set(g, focus, path, [Literal("not an IRI")] if arg == SH.IRI else [UNTYPED])
     elif p == SH.pattern:
         wrong = (
             URIRef("https://example.org/no-match")

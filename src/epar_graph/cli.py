@@ -8,6 +8,7 @@ is at fault (usage, unreadable input).
 
 from __future__ import annotations
 
+import datetime as dt
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -36,15 +37,73 @@ def build(
     base: Annotated[str | None, typer.Option(help="Base IRI for minted entities.")] = None,
     gzip_nt: Annotated[bool, typer.Option("--gzip", help="Write epar.nt.gz instead of epar.nt.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    as_of: Annotated[
+        list[str] | None,
+        typer.Option("--as-of", help="Date an export: FILE=YYYY-MM-DD, or YYYY-MM-DD with one SOURCE; "
+                     "overrides the date the export prints. Repeatable."),
+    ] = None,
+    accept_removals: Annotated[
+        bool, typer.Option(help="Publish the history even when an export lacks >5% of the products or a "
+                           "column of the one before it.")
+    ] = False,
 ) -> None:
-    """Build the graph and write the dumps (Turtle, N-Triples, JSON-LD, VoID).
+    """Build the graph and write the dumps (Turtle, N-Triples, JSON-LD, VoID, changes.nt).
 
-    Exit 0: every record accepted; 1: some rejected (the rest is still written,
-    with a rejection report); 2: usage error.
+    Exit 0: every record accepted (warnings do not count); 1: some rejected (the
+    rest is still written, with a rejection report); 2: usage error; 3: the
+    exports look broken (products vanished, a column gone) and --accept-removals
+    was not given: nothing is written.
     """
     from epar_graph.pipeline import run_build
 
-    raise typer.Exit(run_build(sources or [], out, base=base, gzip_nt=gzip_nt, quiet=quiet))
+    dates = _as_of(as_of or [], sources or [])
+    raise typer.Exit(run_build(sources or [], out, base=base, gzip_nt=gzip_nt, quiet=quiet, as_of=dates,
+                               accept_removals=accept_removals))
+
+
+def _as_of(values: list[str], sources: list[Path]) -> dict[str, dt.date]:
+    """``--as-of`` values → file name → date; a bad value is a usage error naming it."""
+    dates: dict[str, dt.date] = {}
+    for value in values:
+        name, _, text = value.rpartition("=")
+        if not name:
+            if len(sources) != 1:
+                raise typer.BadParameter(f"{value!r}: with several sources, say which: FILE=YYYY-MM-DD",
+                                         param_hint="--as-of")
+            name = sources[0].name
+        try:
+            dates[Path(name).name] = dt.date.fromisoformat(text)
+        except ValueError:
+            raise typer.BadParameter(f"{value!r}: {text!r} is not a date YYYY-MM-DD", param_hint="--as-of") from None
+    return dates
+
+
+class DiffFormat(StrEnum):
+    text = "text"
+    markdown = "markdown"
+    json = "json"
+    turtle = "turtle"
+
+
+@app.command()
+def diff(
+    old: Annotated[
+        Path, typer.Argument(help="The older EMA export (.xls, .xlsx or JSON).", exists=True, dir_okay=False)
+    ],
+    new: Annotated[Path, typer.Argument(help="The newer EMA export.", exists=True, dir_okay=False)],
+    format: Annotated[DiffFormat, typer.Option("--format", "-f", help="Report format.")] = DiffFormat.text,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the report here.")] = None,
+) -> None:
+    """The changes between two EMA exports: products added and removed, status, holder, ... changes.
+
+    A summary counts changes per type. An alarm comes first when more than 5% of
+    OLD's products are missing from NEW or a column of OLD is gone. Exit 0: compared
+    (alarm or not: the alarm is in the report and on stderr); 2: a file is not a
+    readable EMA export.
+    """
+    from epar_graph.changes_report import run_diff
+
+    raise typer.Exit(run_diff(old, new, format.value, output))
 
 
 class ReportFormat(StrEnum):

@@ -21,8 +21,9 @@ from pyoxigraph import Literal, NamedNode, Triple
 
 from epar_graph import iris
 from epar_graph.config import DATA_DIR
+from epar_graph.history import ADDED, REMOVED, Change, Diff, Snapshot, Value
 from epar_graph.model import Address, DocumentListing, Product
-from epar_graph.namespaces import DCTERMS, EPAR, EU_COUNTRY_BASE, RDF, RDFS, SCHEMA, SKOS, XSD
+from epar_graph.namespaces import DCTERMS, EPAR, EU_COUNTRY_BASE, RDF, RDFS, SCHEMA, SKOS, SPDX, XSD
 
 Object = NamedNode | Literal
 
@@ -61,6 +62,53 @@ SCHEME_LABELS = {
     "atcvet": "Anatomical Therapeutic Chemical classification for veterinary medicinal products (ATCvet)",
     "species": "Target species of veterinary medicines",
     "opinion-status": "Opinion outcomes of EMA's scientific committees",
+}
+#: The scheme of the history graph (``changes.nt``), written with the changes.
+HISTORY_SCHEMES = {"change-type": "Kinds of change between EMA's exports"}
+CHANGE_TYPE_LABELS = {
+    "added": "Added to EMA's list",
+    "removed": "Removed from EMA's list",
+    "status": "Status",
+    "opinion": "Opinion status",
+    "holder": "Marketing-authorisation holder",
+    "name": "Name",
+    "atc": "ATC code",
+    "substance": "Active substance",
+    "indication": "Therapeutic indication",
+    "flag": "Flag",
+    "date": "Date",
+    "revision": "Revision number",
+}
+#: A record field → the property that carries it, and whether it is said of the authorisation.
+FIELD_PROPERTIES: dict[str, tuple[NamedNode, bool]] = {
+    "status": (EPAR.authorisationStatus, True),
+    "opinion_status": (EPAR.opinionStatus, True),
+    "holder": (EPAR.holder, True),
+    "name": (RDFS.label, False),
+    "atc_codes": (EPAR.atcCode, False),
+    "atcvet_codes": (EPAR.atcVetCode, False),
+    "active_substances": (EPAR.activeSubstance, False),
+    "indication": (EPAR.therapeuticIndication, False),
+    "revision_number": (EPAR.revisionNumber, True),
+    "is_orphan": (EPAR.isOrphan, False),
+    "is_generic": (EPAR.isGeneric, False),
+    "is_biosimilar": (EPAR.isBiosimilar, False),
+    "conditional_approval": (EPAR.conditionalApproval, False),
+    "exceptional_circumstances": (EPAR.exceptionalCircumstances, False),
+    "is_advanced_therapy": (EPAR.isAdvancedTherapy, False),
+    "is_prime": (EPAR.isPrime, False),
+    "accelerated_assessment": (EPAR.acceleratedAssessment, False),
+    "additional_monitoring": (EPAR.additionalMonitoring, False),
+    "patient_safety": (EPAR.patientSafety, False),
+    "authorisation_date": (EPAR.authorisationDate, True),
+    "refusal_date": (EPAR.refusalDate, True),
+    "withdrawal_date": (EPAR.withdrawalDate, True),
+    "decision_date": (EPAR.decisionDate, True),
+    "rolling_review_start_date": (EPAR.rollingReviewStartDate, True),
+    "evaluation_start_date": (EPAR.evaluationStartDate, True),
+    "opinion_date": (EPAR.opinionDate, True),
+    "application_withdrawal_date": (EPAR.applicationWithdrawalDate, True),
+    "suspension_date": (EPAR.suspensionDate, True),
 }
 
 
@@ -400,6 +448,104 @@ class GraphBuilder:
         self.questions(product, prod)
 
 
+    # -- history ----------------------------------------------------------
+
+    def snapshot(self, snap: Snapshot) -> NamedNode:
+        node = NamedNode(iris.snapshot(self.base, snap.date))
+        self.add(node, RDF.type, EPAR.Snapshot)
+        self.add(node, RDFS.label, _en(f"EMA export of {snap.date.isoformat()} ({snap.name})"))
+        self.add(node, DCTERMS.issued, _date(snap.date))
+        self.add(node, DCTERMS.source, NamedNode(iris.source(self.base, snap.name)))
+        if snap.sha256:
+            checksum = NamedNode(node.value + "#sha256")
+            self.add(node, SPDX.checksum, checksum)
+            self.add(checksum, RDF.type, SPDX.Checksum)
+            self.add(checksum, SPDX.algorithm, SPDX.checksumAlgorithm_sha256)
+            self.add(checksum, SPDX.checksumValue, Literal(snap.sha256, datatype=XSD.hexBinary))
+        return node
+
+    def value(self, field_name: str, value: Value) -> NamedNode | Literal:
+        """A changed value as the graph writes it: the same node or literal a product would have."""
+        text = str(value)
+        if field_name == "status":
+            return self.concept("status", text, {"en": text}, notation=text)
+        if field_name == "opinion_status":
+            return self.concept("opinion-status", text, {"en": text})
+        if field_name == "holder":
+            return self.organisation(text, None)
+        if field_name == "atc_codes":
+            return self.atc(text)
+        if field_name == "atcvet_codes":
+            return self.atcvet(text)
+        if field_name == "active_substances":
+            return self.substance(text)
+        if field_name == "indication":
+            return _en(text)
+        if isinstance(value, bool):
+            return _bool(value)
+        if isinstance(value, int):
+            return _int(value)
+        if isinstance(value, dt.date):
+            return _date(value)
+        return Literal(text)
+
+    def change(self, change: Change) -> NamedNode:
+        number = change.product_number
+        prop: NamedNode | None = None
+        if change.kind in (ADDED, REMOVED):
+            what = change.kind
+        else:
+            prop = FIELD_PROPERTIES[change.field][0]
+            what = prop.value.rsplit("#", 1)[-1]
+        node = NamedNode(iris.change(self.base, number, change.to_date, what))
+        kind = self.concept("change-type", change.kind, {"en": CHANGE_TYPE_LABELS[change.kind]}, notation=change.kind)
+        self.add(node, RDF.type, EPAR.Change)
+        self.add(node, EPAR.changeType, kind)
+        self.add(node, EPAR.changedProduct, NamedNode(iris.product(self.base, number)))
+        self.add(node, EPAR.fromSnapshot, NamedNode(iris.snapshot(self.base, change.from_date)))
+        self.add(node, EPAR.toSnapshot, NamedNode(iris.snapshot(self.base, change.to_date)))
+        if prop is not None:
+            self.add(node, EPAR.changedProperty, prop)
+        for value in change.old:
+            self.add(node, EPAR.oldValue, self.value(change.field, value))
+        for value in change.new:
+            self.add(node, EPAR.newValue, self.value(change.field, value))
+        if change.effective:
+            self.add(node, EPAR.effectiveDate, _date(change.effective))
+        self.add(node, RDFS.label, _en(change_label(change)))
+        return node
+
+    def history(self, diffs: Iterable[Diff]) -> None:
+        for name, label in HISTORY_SCHEMES.items():
+            node = NamedNode(iris.scheme(self.base, name))
+            self.add(node, RDF.type, SKOS.ConceptScheme)
+            self.add(node, RDFS.label, _en(label))
+        for d in diffs:
+            self.snapshot(d.old)
+            self.snapshot(d.new)
+            for change in d.changes:
+                self.change(change)
+
+
+def _shown(values: tuple[Value, ...]) -> str:
+    return "; ".join(
+        v.isoformat() if isinstance(v, dt.date) else ("yes" if v else "no") if isinstance(v, bool) else str(v)
+        for v in values
+    ) or "none"
+
+
+def change_label(change: Change) -> str:
+    """"Alofisel (EMEA/H/C/004258): status Authorised → Withdrawn (2023-06-12 → 2026-01-29)"."""
+    span = f"({change.from_date.isoformat()} → {change.to_date.isoformat()})"
+    who = f"{change.name} ({change.product_number})" if change.name else change.product_number
+    if change.kind in (ADDED, REMOVED):
+        return f"{who}: {CHANGE_TYPE_LABELS[change.kind].lower()} {span}"
+    what = change.field.replace("_", " ")
+    if change.kind in ("indication",):
+        return f"{who}: {what} changed {span}"
+    return f"{who}: {what} {_shown(change.old)} → {_shown(change.new)} {span}"
+
+
 def build_triples(products: Iterable[Product], base: str) -> set[Triple]:
     """All triples for ``products`` (and the concept schemes they use)."""
     builder = GraphBuilder(base)
@@ -407,3 +553,20 @@ def build_triples(products: Iterable[Product], base: str) -> set[Triple]:
     for product in products:
         builder.product(product)
     return builder.triples
+
+
+def build_graphs(products: Iterable[Product], diffs: Iterable[Diff], base: str) -> tuple[set[Triple], set[Triple]]:
+    """The current graph of ``products`` and the history graph of ``diffs``.
+
+    One builder makes both, so a value in a change (an old holder, a status
+    no product has today) is the same node as in the current graph, and each
+    node is described once across the two.
+    """
+    builder = GraphBuilder(base)
+    builder.schemes()
+    for product in products:
+        builder.product(product)
+    current = builder.triples
+    builder.triples = set()
+    builder.history(diffs)
+    return current, builder.triples

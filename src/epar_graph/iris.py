@@ -43,6 +43,7 @@ SCHEMES = (
     "atcvet",
     "species",
     "opinion-status",
+    "change-type",
 )
 #: Schemes whose concept keys are codes kept in upper case (not slugged).
 CODE_SCHEMES = frozenset({"atc", "atcvet"})
@@ -128,6 +129,21 @@ def address(base: str, name: str) -> str:
 
 def substance(base: str, name: str) -> str:
     return f"{base}substance/{slug(normalise_name(name))}"
+
+
+def source(base: str, file_name: str) -> str:
+    """A source file of a release, as void.ttl describes it (counts, sha256, date)."""
+    return f"{base}dataset/source/{file_name}"
+
+
+def snapshot(base: str, date: dt.date) -> str:
+    """One of EMA's exports, by its date: ``snapshot/2026-03-14``."""
+    return f"{base}snapshot/{date.isoformat()}"
+
+
+def change(base: str, product_number: str, to_date: dt.date, what: str) -> str:
+    """``change/EMEA-H-C-004258/2026-01-29/authorisationStatus``: one fact, one product, one export."""
+    return f"{base}change/{_number(product_number)}/{to_date.isoformat()}/{what}"
 
 
 def orphan_designation(base: str, number: str) -> str:

@@ -79,7 +79,7 @@ def coverage_from_build(data: Path) -> links.CoverageReport:
     """Coverage of a build directory: entities from its main dump, links from its ``links-*.nt``."""
     from epar_graph.query import load_build
 
-    store = load_build(data)
+    store = load_build(data, history=False)  # coverage of today's entities, not of past values
     ents = links.entities_from_store(store)
     linked: dict[str, set[str]] = {}
     for path in sorted(data.glob("links-*.nt")):

@@ -54,6 +54,8 @@ EPAR_CLASSES = (
     "Document",
     "Procedure",
     "OrphanDesignation",
+    "Snapshot",
+    "Change",
 )
 EPAR_OBJECT_PROPERTIES = (
     "authorisation",
@@ -79,6 +81,11 @@ EPAR_OBJECT_PROPERTIES = (
     "targetSpecies",
     "opinionStatus",
     "latestProcedure",
+    "changeType",
+    "changedProduct",
+    "changedProperty",
+    "fromSnapshot",
+    "toSnapshot",
 )
 EPAR_DATATYPE_PROPERTIES = (
     "productNumber",
@@ -117,9 +124,18 @@ EPAR_DATATYPE_PROPERTIES = (
     "lastUpdated",
     "productNumberAsPublished",
     "atcCodeAsPublished",
+    "effectiveDate",
+)
+#: Properties whose values are IRIs or literals alike (rdf:Property, range rdfs:Resource):
+#: a change's old and new values, exactly as the graph has them.
+EPAR_VALUE_PROPERTIES = (
+    "oldValue",
+    "newValue",
 )
 
-EPAR = Vocabulary("epar", EPAR_NS, EPAR_CLASSES + EPAR_OBJECT_PROPERTIES + EPAR_DATATYPE_PROPERTIES)
+EPAR = Vocabulary(
+    "epar", EPAR_NS, EPAR_CLASSES + EPAR_OBJECT_PROPERTIES + EPAR_DATATYPE_PROPERTIES + EPAR_VALUE_PROPERTIES
+)
 
 RDF = Vocabulary(
     "rdf", "http://www.w3.org/1999/02/22-rdf-syntax-ns#", ["type", "Property", "first", "rest", "nil"]

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,12 +17,26 @@ from pyoxigraph import Triple
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from epar_graph import config, links, publish
-from epar_graph.graph import build_triples
+from epar_graph import config, history, links, publish
+from epar_graph.graph import build_graphs
 from epar_graph.model import ReadWarning, Rejection, merge_sources
-from epar_graph.read import ReadResult, read_source
+from epar_graph.read import EXPORT_DATE, ReadResult, read_source
 
-EXIT_OK, EXIT_REJECTED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_REJECTED, EXIT_USAGE, EXIT_HISTORY_ALARM = 0, 1, 2, 3
+#: How an export's date was set when ``--as-of`` gave it (metadata ``export_date_from``).
+FROM_AS_OF = "--as-of option"
+
+
+class HistoryAlarm(Exception):
+    """The exports look broken (products vanished, columns gone): the history is not published."""
+
+    def __init__(self, diffs: Sequence[history.Diff]) -> None:
+        self.alarms = [(d.old.name, d.new.name, a.message) for d in diffs for a in d.alarms]
+        super().__init__("; ".join(message for _old, _new, message in self.alarms))
+
+
+class SameDateExports(ValueError):
+    """Two exports carry the same date, so their order, and the history, is unknown."""
 
 
 @dataclass
@@ -35,6 +50,12 @@ class BuildResult:
     products: int = 0
     triples: int = 0
     files: dict[str, Path] = field(default_factory=dict)
+    #: the diffs between consecutive exports, oldest first
+    diffs: list[history.Diff] = field(default_factory=list)
+
+    @property
+    def changes(self) -> Counter[str]:
+        return Counter(c.kind for d in self.diffs for c in d.changes)
 
     @property
     def read(self) -> int:
@@ -66,11 +87,16 @@ def build(
     quiet: bool = True,
     with_links: bool | None = None,
     console: Console | None = None,
+    as_of: Mapping[str, dt.date] | None = None,
+    accept_removals: bool = False,
 ) -> BuildResult:
     """Build a release from ``sources`` (the bundled data when empty) into ``out``.
 
     Links to other knowledge bases come from the bundled link tables; they are
     added when building the bundled data, or when ``with_links`` says so.
+    ``as_of`` dates exports by file name (or path), over the date they print.
+    A history whose exports look broken (see :mod:`history`) raises
+    :class:`HistoryAlarm` before anything is written, unless ``accept_removals``.
     """
     console = console or Console(stderr=True)
     base = base or config.base_iri()
@@ -85,11 +111,15 @@ def build(
         task = progress.add_task("reading", total=len(paths))
         for path in paths:
             progress.update(task, description=f"reading {path.name}")
-            results.append(read_source(path))
+            results.append(_dated(read_source(path), as_of or {}))
             progress.advance(task)
+        progress.update(task, description="comparing exports")
+        result.diffs = history.history(_snapshots(results))
+        if not accept_removals and any(d.alarms for d in result.diffs):
+            raise HistoryAlarm(result.diffs)
         progress.update(task, description="building graph")
         products = merge_sources(r.for_merge() for r in results)
-        triples = build_triples(products, base)
+        triples, changes = build_graphs(products, result.diffs, base)
         linksets: list[links.Linkset] = []
         if with_links:
             progress.update(task, description="linking")
@@ -115,8 +145,33 @@ def build(
             result.warnings.extend(r.warnings)
         result.products = len(products)
         result.triples = len(triples)
-        result.files = _write(out, base, triples, linksets, result, gzip_nt)
+        result.files = _write(out, base, triples, linksets, result, gzip_nt, changes)
     return result
+
+
+def _dated(result: ReadResult, as_of: Mapping[str, dt.date]) -> ReadResult:
+    """The result with the date ``--as-of`` gives its file, if any."""
+    date = as_of.get(result.source.name) or as_of.get(str(result.source))
+    if date is not None and result.is_snapshot:
+        result.metadata[EXPORT_DATE] = date.isoformat()
+        result.metadata["export_date_from"] = FROM_AS_OF
+    return result
+
+
+def _snapshots(results: Sequence[ReadResult]) -> list[history.Snapshot]:
+    """The dated exports as snapshots; two of one date are an error (their order is unknown)."""
+    snaps: dict[dt.date, history.Snapshot] = {}
+    for r in results:
+        if not (r.is_snapshot and r.date and r.records):
+            continue
+        if r.date in snaps:
+            raise SameDateExports(
+                f"{snaps[r.date].name} and {r.source.name} are both dated {r.date.isoformat()}: "
+                "give one its date with --as-of FILE=DATE"
+            )
+        sha = publish.sha256_file(r.source) if r.source.is_file() else ""
+        snaps[r.date] = history.snapshot(r.source.name, r.date, sha, r.columns, r.records)
+    return list(snaps.values())
 
 
 def _write(
@@ -126,6 +181,7 @@ def _write(
     linksets: list[links.Linkset],
     result: BuildResult,
     gzip_nt: bool,
+    changes: set[Triple],
 ) -> dict[str, Path]:
     built = dt.datetime.now(dt.UTC).replace(microsecond=0)
     with publish.release_dir(out) as tmp:
@@ -147,6 +203,12 @@ def _write(
             name = f"links-{ls.name}.nt"
             files[name] = tmp / name
             publish.write_bytes(files[name], publish.sorted_ntriples(ls.triples))
+        history_void: list[Triple] = []
+        if result.diffs:
+            files[publish.CHANGES_FILE] = tmp / publish.CHANGES_FILE
+            publish.write_bytes(files[publish.CHANGES_FILE], publish.sorted_ntriples(changes))
+            dates = sorted({d.old.date for d in result.diffs} | {d.new.date for d in result.diffs})
+            history_void = publish.history_void(base, changes, result.changes, dates)
         if result.rejections:
             files["rejections.csv"] = tmp / "rejections.csv"
             publish.write_rejections(files["rejections.csv"], result.rejections)
@@ -154,7 +216,7 @@ def _write(
             files["warnings.csv"] = tmp / "warnings.csv"
             publish.write_rejections(files["warnings.csv"], result.warnings)
         void = publish.void_triples(
-            base, triples, result.sources, dict(files), built, links.void_description(linksets, base)
+            base, triples, result.sources, dict(files), built, [*links.void_description(linksets, base), *history_void]
         )
         (tmp / "void.ttl").write_bytes(publish.turtle(void))
         files["void.ttl"] = tmp / "void.ttl"
@@ -168,6 +230,8 @@ def run_build(
     base: str | None = None,
     gzip_nt: bool = False,
     quiet: bool = False,
+    as_of: Mapping[str, dt.date] | None = None,
+    accept_removals: bool = False,
 ) -> int:
     """The ``epar-graph build`` command: build, report, and return the exit code."""
     console = Console(stderr=True)
@@ -182,7 +246,18 @@ def run_build(
         return EXIT_USAGE
     try:
         publish.check_replaceable(out)
-        result = build(sources, out, base=base, gzip_nt=gzip_nt, quiet=quiet, console=console)
+        result = build(sources, out, base=base, gzip_nt=gzip_nt, quiet=quiet, console=console,
+                       as_of=as_of, accept_removals=accept_removals)
+    except HistoryAlarm as alarm:
+        for old, new, message in alarm.alarms:
+            console.print(f"ALARM: {old} → {new}: {message}", markup=False, style="bold red")
+        console.print(
+            "error: the history of these exports is not published: check the newer export, "
+            "or build with --accept-removals if EMA's list really changed so", markup=False)
+        return EXIT_HISTORY_ALARM
+    except SameDateExports as exc:
+        console.print(f"error: {exc}", markup=False)
+        return EXIT_USAGE
     except publish.NotARelease as exc:
         console.print(f"error: {exc}", markup=False)
         return EXIT_USAGE
@@ -201,4 +276,8 @@ def run_build(
         f"total: read {result.read} = accepted {result.accepted} + rejected {len(result.rejections)}; "
         f"{result.products} products, {result.triples} triples → {out}/"
     )
+    if result.diffs:
+        kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(result.changes.items()))
+        print(f"history: {len(result.diffs) + 1} exports, {sum(result.changes.values())} changes ({kinds}) "
+              f"→ {out}/{publish.CHANGES_FILE}")
     return EXIT_REJECTED if result.rejections else EXIT_OK

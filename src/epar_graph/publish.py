@@ -17,13 +17,14 @@ import os
 import shutil
 import tempfile
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pyoxigraph
 from pyoxigraph import Literal, NamedNode, RdfFormat, Triple
 
+from epar_graph import iris
 from epar_graph.model import ReadWarning, Rejection
 from epar_graph.namespaces import (
     ALL_VOCABULARIES,
@@ -284,7 +285,7 @@ def void_triples(
     if newest:
         add(ds, DCTERMS.modified, Literal(newest.isoformat(), datatype=XSD.date))
     for src in sources:
-        node = NamedNode(f"{base}dataset/source/{src.path.name}")
+        node = NamedNode(iris.source(base, src.path.name))
         add(ds, DCTERMS.source, node)
         add(node, RDFS.label, Literal(src.path.name))
         add(node, DCTERMS.format, Literal(src.format))
@@ -314,6 +315,33 @@ def void_triples(
         _checksum(add, dist, sha256_file(path))
     out.extend(extra)
     return out
+
+
+#: The history graph's dump and its subset of the dataset.
+CHANGES_FILE = "changes.nt"
+
+
+def history_void(
+    base: str, changes: set[Triple], counts: Mapping[str, int], snapshots: Sequence[dt.date]
+) -> list[Triple]:
+    """VoID of the history: a subset of the dataset with its size, snapshots and changes per type."""
+    ds = NamedNode(f"{base}dataset")
+    node = NamedNode(f"{base}dataset/changes")
+    dump = NamedNode(f"{base}downloads/{CHANGES_FILE}")
+    kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(counts.items()))
+    span = f" from {snapshots[0].isoformat()} to {snapshots[-1].isoformat()}" if snapshots else ""
+    return [
+        Triple(ds, VOID.subset, node),
+        Triple(node, RDF.type, VOID.Dataset),
+        Triple(node, RDFS.label, Literal("epar-graph history: changes between EMA's exports", language="en")),
+        Triple(node, DCTERMS.description, Literal(
+            f"Every difference in a medicine's facts between consecutive EMA exports ({len(snapshots)} snapshots"
+            f"{span}), one epar:Change each: {kinds or 'none'}.", language="en")),
+        Triple(node, VOID.triples, _lit_int(len(changes))),
+        Triple(node, VOID.entities, _lit_int(sum(counts.values()))),
+        Triple(node, VOID.dataDump, dump),
+        Triple(node, VOID.vocabulary, NamedNode(ONTOLOGY_IRI)),
+    ]
 
 
 def holdings(sources: Iterable[SourceReport]) -> str:

@@ -14,15 +14,19 @@ from rich.table import Table
 EXIT_OK, EXIT_BAD_QUERY, EXIT_NO_DATA = 0, 1, 2
 
 
-def dump_files(data: Path) -> list[Path]:
-    """The N-Triples dumps of a build: the main graph and every link set."""
+def dump_files(data: Path, history: bool = True) -> list[Path]:
+    """The N-Triples dumps of a build: the main graph, every link set and (``history``) the changes."""
     main = [p for p in (data / "epar.nt", data / "epar.nt.gz") if p.is_file()]
-    return main[:1] + sorted(data.glob("links-*.nt"))
+    changes = [data / "changes.nt"] if history and (data / "changes.nt").is_file() else []
+    return main[:1] + sorted(data.glob("links-*.nt")) + changes
 
 
-def load_build(data: Path) -> Store:
-    """An in-memory store holding a build's dumps (a few seconds for the bundled data)."""
-    files = dump_files(data)
+def load_build(data: Path, history: bool = True) -> Store:
+    """An in-memory store holding a build's dumps (a few seconds for the bundled data).
+
+    Without ``history`` it holds today's graph only: no past holders or substances of the changes.
+    """
+    files = dump_files(data, history)
     if not files:
         raise FileNotFoundError(f"no epar.nt in {data}: run `epar-graph build --out {data}` first")
     store = Store()

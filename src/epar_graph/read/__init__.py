@@ -74,6 +74,11 @@ class ReadResult:
         return SourceRecords(self.source.name, self.records, self.date, self.is_snapshot)
 
     @property
+    def columns(self) -> frozenset[str]:
+        """The columns of an export (canonical keys); empty for other formats."""
+        return frozenset(self.metadata.get(ema_export.COLUMNS, "").split())
+
+    @property
     def date(self) -> dt.date | None:
         """The date of the data, when the file states it (an export's date); else ``None``."""
         value = self.metadata.get(EXPORT_DATE)

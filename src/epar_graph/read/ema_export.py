@@ -280,6 +280,9 @@ def _unknown_columns(out: Outcome, file: str, labels: Mapping[str, str]) -> None
 
 # --- spreadsheets (.xls and .xlsx) ------------------------------------------------------------
 
+#: The columns a file has, as canonical keys (metadata ``columns``, space-separated): a
+#: comparison of two exports must know a value is missing from a layout, not from a row.
+COLUMNS = "columns"
 #: How a file's export date was found (metadata ``export_date_from``).
 FROM_LETTERHEAD = "letterhead"
 FROM_LAST_UPDATED = "latest last-updated date"
@@ -333,6 +336,7 @@ def _read_sheet(
                 label = _labeller(labels)
                 layout = _layout(labels, headings)
                 _unknown_columns(out, file, labels)
+                out.metadata[COLUMNS] = " ".join(sorted(labels))
             else:
                 _note_letterhead(values, out.metadata)
             continue
@@ -480,8 +484,11 @@ def read_json_text(text: str, file: str, source: str) -> Outcome:
     meta = doc.get("meta") if isinstance(doc, dict) else None
     if isinstance(meta, dict):
         _note_meta(meta, out.metadata)
+    keys: set[str] = set()
     for i, item in enumerate(data, start=1):
         record = str(i)
+        if isinstance(item, dict):
+            keys.update(canonical_key(k) for k in item)
         if not isinstance(item, dict):
             out.reject(file, record, "-", f"expected a JSON object, found {type(item).__name__}")
             continue
@@ -491,6 +498,7 @@ def read_json_text(text: str, file: str, source: str) -> Outcome:
             out.reject(file, record, err.field, err.message)
             continue
         _add_row(out, file, source, record, row, lambda k: k, layout)
+    out.metadata[COLUMNS] = " ".join(sorted(k for k in keys if k))
     _date_from_rows(out)
     return out
 

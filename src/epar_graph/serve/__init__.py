@@ -162,6 +162,9 @@ def create_app(settings: Settings, store: SparqlStore | None = None) -> FastAPI:
     app.include_router(downloads.router)
     ui_router = _optional_router("ui")
     pages_router = _optional_router("pages")
+    changes_router = _optional_router("changes")
+    if changes_router is not None:
+        app.include_router(changes_router)
     if ui_router is not None:
         app.include_router(ui_router)
     else:

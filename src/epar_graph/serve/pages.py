@@ -131,6 +131,8 @@ ENTITY_ROOTS: tuple[str, ...] = (
     "substance",
     "orphan-designation",
     "scheme",
+    "change",
+    "snapshot",
     *iris.SCHEMES,
 )
 
@@ -235,6 +237,7 @@ _KINDS = {
     OWL.Class.value: "class",
     OWL.ObjectProperty.value: "object property",
     OWL.DatatypeProperty.value: "datatype property",
+    RDF.Property.value: "value property",
 }
 
 
@@ -538,6 +541,18 @@ class QuestionAnswer:
     href: str | None
 
 
+@dataclass(frozen=True)
+class HistoryRow:
+    """One change of a product, for its History section."""
+
+    date: str
+    kind: str
+    kind_label: str
+    text: str
+    href: str | None
+    span: str
+
+
 @dataclass
 class IncomingGroup:
     property_label: str
@@ -559,6 +574,9 @@ class EntityPage:
     incoming: list[IncomingGroup] = field(default_factory=list)
     incoming_truncated: bool = False
     external: list[Value] = field(default_factory=list)
+    history: list[HistoryRow] = field(default_factory=list)
+    #: the product number, for the link to all of a product's changes
+    product_number: str = ""
 
 
 #: Predicates shown in their own section rather than in the property table.
@@ -756,6 +774,37 @@ def _questions(store: SparqlStore, iri: str, base: str) -> list[QuestionAnswer]:
     return out
 
 
+#: Changes shown in a product's History section (the oldest beyond it are on /changes).
+MAX_HISTORY = 200
+
+
+def _history(store: SparqlStore, iri: str, base: str) -> list[HistoryRow]:
+    """The product's changes between EMA's exports, newest first, dated as ``/changes`` dates them."""
+    rows = _select(
+        store,
+        f"""SELECT ?c ?label ?type ?typeLabel ?from ?to ?when WHERE {{
+          ?c epar:changedProduct <{iri}> ; a epar:Change ; rdfs:label ?label ; epar:changeType ?type ;
+             epar:fromSnapshot/dcterms:issued ?from ; epar:toSnapshot/dcterms:issued ?to .
+          OPTIONAL {{ ?type skos:prefLabel ?typeLabel }}
+          OPTIONAL {{ ?c epar:effectiveDate ?eff }}
+          BIND (COALESCE(?eff, ?to) AS ?when)
+        }} ORDER BY DESC(?when) ?c LIMIT {MAX_HISTORY}""",
+    )
+    out = []
+    for r in rows:
+        label = r["label"].value
+        text = label.split("): ", 1)[1] if "): " in label else label  # the product is the page's own
+        out.append(HistoryRow(
+            date=r["when"].value,
+            kind=r["type"].value.rsplit("/", 1)[-1],
+            kind_label=r["typeLabel"].value if "typeLabel" in r else r["type"].value.rsplit("/", 1)[-1],
+            text=text,
+            href=local_href(r["c"].value, base),
+            span=f"{r['from'].value} → {r['to'].value}",
+        ))
+    return out
+
+
 def _held_products(store: SparqlStore, iri: str, base: str) -> list[Value]:
     """Medicines whose marketing authorisation this organisation holds."""
     rows = _select(
@@ -818,6 +867,9 @@ def build_entity_page(store: SparqlStore, iri: str, triples: Sequence[Triple], b
         page.questions = _questions(store, iri, base)
     if any(t.predicate == RDF.type and t.object == EPAR.Organisation for t in triples):
         page.products = _held_products(store, iri, base)
+    if any(t.predicate == RDF.type and t.object == EPAR.MedicinalProduct for t in triples):
+        page.history = _history(store, iri, base)
+        page.product_number = iri[len(base):].removeprefix("product/").replace("-", "/")
     page.incoming, page.incoming_truncated = _incoming(store, iri, base, onto)
     return page
 
@@ -913,6 +965,7 @@ def _ontology_context(path: Path) -> dict[str, Any]:
             ("Classes", "class"),
             ("Object properties", "object property"),
             ("Datatype properties", "datatype property"),
+            ("Properties with IRI or literal values", "value property"),
         )
     ]
     return {"onto": onto, "groups": groups, "label_of": lambda i: term_label(i, onto), "curie": curie}

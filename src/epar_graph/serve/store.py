@@ -291,6 +291,16 @@ def link_files(data_dir: Path) -> list[Path]:
     return sorted(p for p in data_dir.glob("links-*.nt*") if p.is_file() and p.name.endswith((".nt", ".nt.gz")))
 
 
+#: The history dump of a build (changes between EMA's exports), kept as its own named graph too.
+CHANGES_DUMP = "changes.nt"
+
+
+def graph_files(data_dir: Path) -> list[Path]:
+    """The dumps beside the main one that the store holds as named graphs: link sets, history."""
+    changes = data_dir / CHANGES_DUMP
+    return [*link_files(data_dir), *([changes] if changes.is_file() else [])]
+
+
 
 
 def _stem(path: Path) -> str:
@@ -322,7 +332,7 @@ class StoreInfo:
 def ensure_store(data_dir: Path, store_root: Path, base: str) -> StoreInfo:
     """The on-disk store for ``data_dir``'s dump, loading it first if it is new or changed."""
     dump = find_dump(data_dir)
-    files = [dump, *link_files(data_dir)]
+    files = [dump, *graph_files(data_dir)]
     key = store_key(files, base)
     target = store_root / key
     if not (target / INFO_FILE).is_file():
@@ -353,7 +363,7 @@ def _build_store(files: list[Path], store_root: Path, target: Path, base: str) -
         named: dict[str, int] = {}
         for path in files:
             _bulk_load(store, path, None)
-            if path.name.startswith("links-"):
+            if path.name.startswith("links-") or path.name == CHANGES_DUMP:
                 iri = graph_iri(base, _stem(path))
                 _bulk_load(store, path, pyoxigraph.NamedNode(iri))
                 named[iri] = _count(store, f"SELECT (COUNT(*) AS ?n) {{ GRAPH <{iri}> {{ ?s ?p ?o }} }}")
