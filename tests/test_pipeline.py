@@ -264,7 +264,9 @@ def test_failed_build_leaves_previous_release(tmp_path: Path, monkeypatch: pytes
     with pytest.raises(RuntimeError):
         build([config.DATA_DIR / "ema-epar-scrape-2017.csv"], out)
     assert (out / "epar.nt").read_bytes() == before
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".dist.tmp")]
+    from epar_graph.release import releases_root
+
+    assert not [p for p in releases_root(out).iterdir() if p.name.startswith("tmp-")]
 
 
 def test_build_refuses_to_replace_a_directory_that_is_not_a_release(tmp_path: Path) -> None:

@@ -104,3 +104,58 @@ def test_read_source_never_raises(tmp_path_factory: pytest.TempPathFactory, data
         assert result.count == 1 and result.rejections[0].record == "-"
     for bad in result.rejections:
         assert bad.file == str(path) and bad.field and bad.message
+
+
+# --- hostile and careless input ------------------------------------------------------------
+
+
+def test_utf16_text_is_read_not_called_binary(tmp_path: Path) -> None:
+    """Spreadsheet programs save "Unicode text" as UTF-16: it is read like UTF-8."""
+    table = config.DATA_DIR / "ema-epar-scrape-2017.csv"
+    lines = table.read_text(encoding="utf-8").splitlines(keepends=True)[:4]
+    utf8 = tmp_path / "table-utf8.csv"
+    utf8.write_text("".join(lines), encoding="utf-8")
+    for encoding in ("utf-16", "utf-16-le"):
+        path = tmp_path / f"table-{encoding}.csv"
+        path.write_text("".join(lines), encoding=encoding)
+        got, want = read_source(path), read_source(utf8)
+        assert got.format == want.format != "unknown"
+        assert [(r.product_number, r.name) for r in got.records] == [(r.product_number, r.name) for r in want.records]
+
+
+def test_binary_junk_is_still_binary(tmp_path: Path) -> None:
+    path = tmp_path / "junk.bin"
+    path.write_bytes(bytes(range(256)) * 8)
+    [rejection] = read_source(path).rejections
+    assert "binary" in rejection.message
+
+
+def test_a_file_over_its_kind_limit_is_refused_with_a_way_out(tmp_path: Path) -> None:
+    from epar_graph.read import SIZE_LIMITS
+
+    path = tmp_path / "big.csv"
+    table = Path(__file__).parents[1] / "data" / "ema-epar-scrape-2017.csv"
+    path.write_bytes(table.read_bytes())
+    small = path.stat().st_size // 2
+    result = read_source(path, max_bytes=small)
+    [rejection] = result.rejections
+    assert "over the" in rejection.message and "--max-input-mb" in rejection.message
+    assert result.records == []
+    assert not any("over the" in r.message for r in read_source(path).rejections)
+    assert path.stat().st_size < min(SIZE_LIMITS.values())
+
+
+def test_detection_reads_only_the_start_of_a_file(tmp_path: Path) -> None:
+    """A large unrecognised text file costs its first 64 KB, not several times its size."""
+    path = tmp_path / "notes.txt"
+    with path.open("w", encoding="utf-8") as f:
+        for _ in range(200_000):
+            f.write("just some words that are no table, page or export\n")
+    import tracemalloc
+
+    tracemalloc.start()
+    result = read_source(path)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert result.format == "unknown" and "not a recognised format" in result.rejections[0].message
+    assert peak < path.stat().st_size // 4

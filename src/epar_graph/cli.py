@@ -46,19 +46,25 @@ def build(
         bool, typer.Option(help="Publish the history even when an export lacks >5% of the products or a "
                            "column of the one before it.")
     ] = False,
+    max_input_mb: Annotated[
+        int | None, typer.Option(help="Read input files up to this size (MB), over the default limit of "
+                                 "each kind (200 MB for spreadsheets and JSON, 100 MB for tables).", min=1)
+    ] = None,
 ) -> None:
     """Build the graph and write the dumps (Turtle, N-Triples, JSON-LD, VoID, changes.nt).
 
     Exit 0: every record accepted (warnings do not count); 1: some rejected (the
     rest is still written, with a rejection report); 2: usage error; 3: the
     exports look broken (products vanished, a column gone) and --accept-removals
-    was not given: nothing is written.
+    was not given: nothing is written; 4: no space left on the device (the previous
+    release is untouched).
     """
     from epar_graph.pipeline import run_build
 
     dates = _as_of(as_of or [], sources or [])
+    limit = max_input_mb * (1 << 20) if max_input_mb else None
     raise typer.Exit(run_build(sources or [], out, base=base, gzip_nt=gzip_nt, quiet=quiet, as_of=dates,
-                               accept_removals=accept_removals))
+                               accept_removals=accept_removals, max_input_bytes=limit))
 
 
 def _as_of(values: list[str], sources: list[Path]) -> dict[str, dt.date]:

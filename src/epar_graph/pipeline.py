@@ -7,6 +7,7 @@ module and knows nothing of the others' internals.
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import sys
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -17,12 +18,12 @@ from pyoxigraph import Triple
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from epar_graph import config, history, links, publish
+from epar_graph import config, history, links, publish, release
 from epar_graph.graph import build_graphs
 from epar_graph.model import ReadWarning, Rejection, merge_sources
 from epar_graph.read import EXPORT_DATE, ReadResult, read_source
 
-EXIT_OK, EXIT_REJECTED, EXIT_USAGE, EXIT_HISTORY_ALARM = 0, 1, 2, 3
+EXIT_OK, EXIT_REJECTED, EXIT_USAGE, EXIT_HISTORY_ALARM, EXIT_NO_SPACE = 0, 1, 2, 3, 4
 #: How an export's date was set when ``--as-of`` gave it (metadata ``export_date_from``).
 FROM_AS_OF = "--as-of option"
 
@@ -89,6 +90,7 @@ def build(
     console: Console | None = None,
     as_of: Mapping[str, dt.date] | None = None,
     accept_removals: bool = False,
+    max_input_bytes: int | None = None,
 ) -> BuildResult:
     """Build a release from ``sources`` (the bundled data when empty) into ``out``.
 
@@ -111,7 +113,7 @@ def build(
         task = progress.add_task("reading", total=len(paths))
         for path in paths:
             progress.update(task, description=f"reading {path.name}")
-            results.append(_dated(read_source(path), as_of or {}))
+            results.append(_dated(read_source(path, max_bytes=max_input_bytes), as_of or {}))
             progress.advance(task)
         progress.update(task, description="comparing exports")
         result.diffs = history.history(_snapshots(results))
@@ -184,7 +186,7 @@ def _write(
     changes: set[Triple],
 ) -> dict[str, Path]:
     built = dt.datetime.now(dt.UTC).replace(microsecond=0)
-    with publish.release_dir(out) as tmp:
+    with release.release_dir(out) as tmp:
         files: dict[str, Path] = {}
         nt_name = "epar.nt.gz" if gzip_nt else "epar.nt"
         files[nt_name] = tmp / nt_name
@@ -232,6 +234,7 @@ def run_build(
     quiet: bool = False,
     as_of: Mapping[str, dt.date] | None = None,
     accept_removals: bool = False,
+    max_input_bytes: int | None = None,
 ) -> int:
     """The ``epar-graph build`` command: build, report, and return the exit code."""
     console = Console(stderr=True)
@@ -245,9 +248,9 @@ def run_build(
         console.print(f"error: {dirs[0]} is a directory; name the files to read", markup=False)
         return EXIT_USAGE
     try:
-        publish.check_replaceable(out)
+        release.check_replaceable(out)
         result = build(sources, out, base=base, gzip_nt=gzip_nt, quiet=quiet, console=console,
-                       as_of=as_of, accept_removals=accept_removals)
+                       as_of=as_of, accept_removals=accept_removals, max_input_bytes=max_input_bytes)
     except HistoryAlarm as alarm:
         for old, new, message in alarm.alarms:
             console.print(f"ALARM: {old} → {new}: {message}", markup=False, style="bold red")
@@ -258,10 +261,14 @@ def run_build(
     except SameDateExports as exc:
         console.print(f"error: {exc}", markup=False)
         return EXIT_USAGE
-    except publish.NotARelease as exc:
+    except release.NotARelease as exc:
         console.print(f"error: {exc}", markup=False)
         return EXIT_USAGE
     except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            console.print(f"error: no space left to write the release to {out} ({exc.strerror}); "
+                          "the previous release is untouched", markup=False)
+            return EXIT_NO_SPACE
         console.print(f"error: cannot write the release to {out}: {exc.strerror or exc}", markup=False)
         return EXIT_USAGE
     for r in result.rejections:

@@ -13,11 +13,8 @@ import datetime as dt
 import gzip
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,7 +38,6 @@ from epar_graph.namespaces import (
 )
 
 LICENCE = "https://creativecommons.org/licenses/by/4.0/"
-STORE_CACHE = ".store"
 
 MEDIA_TYPES = {
     ".ttl": "text/turtle",
@@ -376,46 +372,6 @@ def _checksum(add: Callable[[NamedNode, NamedNode, NamedNode | Literal], None], 
     add(checksum, RDF.type, SPDX.Checksum)
     add(checksum, SPDX.algorithm, SPDX.checksumAlgorithm_sha256)
     add(checksum, SPDX.checksumValue, Literal(digest, datatype=XSD.hexBinary))
-
-
-# -- release directory -----------------------------------------------------
-
-
-class NotARelease(Exception):
-    """``--out`` names something that is not a release: replacing it would destroy data."""
-
-
-def check_replaceable(out: Path) -> None:
-    """Refuse to replace anything but a missing or empty directory or an earlier release."""
-    if not out.exists():
-        return
-    if not out.is_dir():
-        raise NotARelease(f"{out} exists and is not a directory")
-    names = {p.name for p in out.iterdir()} - {STORE_CACHE}
-    if names and "void.ttl" not in names:
-        raise NotARelease(f"{out} is not empty and holds no earlier release (no void.ttl): refusing to replace it")
-
-
-@contextlib.contextmanager
-def release_dir(out: Path) -> Iterator[Path]:
-    """A temporary directory that becomes ``out`` only if the block completes."""
-    out = out.resolve()
-    check_replaceable(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    old = out.parent / f".{out.name}.old-{os.getpid()}"
-    if out.exists():
-        cache = out / STORE_CACHE
-        if cache.is_dir():
-            cache.rename(tmp / STORE_CACHE)  # keep the query store cache across releases
-        out.rename(old)
-    tmp.rename(out)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def write_bytes(path: Path, data: bytes, gz: bool = False) -> None:

@@ -21,6 +21,7 @@ Formats (the ``format`` of a result):
 
 from __future__ import annotations
 
+import codecs
 import csv
 import datetime as dt
 import io
@@ -31,7 +32,7 @@ from pathlib import Path
 
 from epar_graph.model import ProductRecord, ReadWarning, Rejection, SourceRecords
 from epar_graph.read import ema_export, epar_table, medpath
-from epar_graph.read.common import EXPORT_DATE, Outcome
+from epar_graph.read.common import EXPORT_DATE, Outcome, text_encoding
 
 EMA_XLS = "ema-xls"
 EMA_XLSX = "ema-xlsx"
@@ -43,6 +44,23 @@ UNKNOWN = "unknown"
 #: The formats of EMA's own exports (snapshots of its whole list).
 SNAPSHOT_FORMATS = frozenset({EMA_XLS, EMA_XLSX, EMA_JSON})
 FORMATS = (EMA_XLS, EMA_XLSX, EMA_JSON, EPAR_TABLE, EPAR_TABLE_MERGED, MEDPATH, UNKNOWN)
+
+_MB = 1 << 20
+#: The largest file of each kind read by default. Readers hold a file's rows (a text file
+#: takes several times its size in memory), so a file over its limit is refused with a
+#: message; ``epar-graph build --max-input-mb`` raises every limit. EMA's reports are ~1 MB.
+SIZE_LIMITS = {
+    EMA_XLS: 200 * _MB,
+    EMA_XLSX: 200 * _MB,
+    EMA_JSON: 200 * _MB,
+    EPAR_TABLE: 100 * _MB,
+    EPAR_TABLE_MERGED: 100 * _MB,
+    MEDPATH: 20 * _MB,
+}
+_KIND_NAMES = {
+    EMA_XLS: "EMA .xls export", EMA_XLSX: "EMA .xlsx report", EMA_JSON: "EMA JSON export",
+    EPAR_TABLE: "EPAR table", EPAR_TABLE_MERGED: "EPAR table", MEDPATH: "MedPath page",
+}
 
 _OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _ZIP = b"PK\x03\x04"
@@ -92,28 +110,35 @@ class _Unknown(Exception):
     """Why a file's format could not be told (the message goes into the rejection)."""
 
 
-def _text(data: bytes) -> str:
-    if b"\x00" in data[:_SNIFF]:
+def _text(head: bytes) -> str:
+    """The text of a file's first bytes (a character cut at the end is dropped, not an error)."""
+    encoding = text_encoding(head)
+    if encoding == "utf-8" and b"\x00" in head:
         raise _Unknown("binary content (NUL bytes), not a recognised format")
     try:
-        return data.decode("utf-8-sig")
+        return codecs.getincrementaldecoder(encoding)().decode(head, final=False)
     except UnicodeDecodeError as err:
-        raise _Unknown(f"not UTF-8 text ({err.reason} at byte {err.start})") from None
+        name = "UTF-16" if encoding.startswith("utf-16") else "UTF-8"
+        raise _Unknown(f"not {name} text ({err.reason} at byte {err.start})") from None
 
 
 def _detect(path: Path) -> str:
-    """The format name, or :class:`_Unknown` saying why there is none."""
+    """The format name, or :class:`_Unknown` saying why there is none.
+
+    Only the first bytes are read: detection never holds a whole file.
+    """
     try:
-        data = path.read_bytes()
+        with path.open("rb") as f:
+            data = f.read(_SNIFF)
     except OSError as err:
         raise _Unknown(f"cannot read file: {err.strerror or err}") from None
-    if not data.strip():
+    if not data.strip(b" \t\r\n\x00\xff\xfe\xef\xbb\xbf"):
         raise _Unknown("file is empty")
     if data.startswith(_OLE2):
         return EMA_XLS
     if data.startswith(_ZIP):
         try:
-            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            with zipfile.ZipFile(path) as archive:
                 names = set(archive.namelist())
         except zipfile.BadZipFile as err:
             raise _Unknown(f"damaged ZIP archive: {err}") from None
@@ -156,7 +181,17 @@ _READERS: dict[str, Callable[[Path], Outcome]] = {
 }
 
 
-def read_source(path: Path, headings: frozenset[str] | None = None) -> ReadResult:
+def too_big(path: Path, fmt: str, max_bytes: int | None = None) -> str | None:
+    """Why ``path`` is too large to read as ``fmt`` (``max_bytes`` replaces the kind's limit), or None."""
+    limit = max_bytes if max_bytes is not None else SIZE_LIMITS.get(fmt)
+    size = path.stat().st_size
+    if limit is None or size <= limit:
+        return None
+    return (f"file is {size / _MB:.1f} MB, over the {limit / _MB:.0f} MB limit for a {_KIND_NAMES.get(fmt, fmt)}; "
+            "raise it with --max-input-mb if the file is right")
+
+
+def read_source(path: Path, headings: frozenset[str] | None = None, max_bytes: int | None = None) -> ReadResult:
     """Read one input file, whatever its format; never raises for bad input.
 
     A file that cannot be read or recognised gives a result of format
@@ -169,6 +204,8 @@ def read_source(path: Path, headings: frozenset[str] | None = None) -> ReadResul
         fmt = _detect(path)
     except _Unknown as why:
         return ReadResult(path, UNKNOWN, rejections=[Rejection(str(path), "-", "-", str(why))])
+    if (why_not := too_big(path, fmt, max_bytes)) is not None:
+        return ReadResult(path, fmt, rejections=[Rejection(str(path), "-", "-", why_not)])
     try:
         if fmt in (EMA_XLS, EMA_XLSX):
             out = (ema_export.read_xls if fmt == EMA_XLS else ema_export.read_xlsx)(path, headings)

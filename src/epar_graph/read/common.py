@@ -84,15 +84,31 @@ def source_name(path: Path) -> str:
     return path.name
 
 
+#: Byte-order marks → the encoding they announce (spreadsheet programs save "Unicode text" as UTF-16).
+BOMS = ((b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"), (b"\xef\xbb\xbf", "utf-8-sig"))
+
+
+def text_encoding(head: bytes) -> str:
+    """The encoding of a text file from its first bytes: a BOM, UTF-16 without one, else UTF-8."""
+    for bom, encoding in BOMS:
+        if head.startswith(bom):
+            return encoding
+    sample = head[:512]
+    if len(sample) >= 4 and sample.count(0) * 3 >= len(sample):  # every other byte NUL: ASCII as UTF-16
+        return "utf-16-le" if sample[1] == 0 else "utf-16-be"
+    return "utf-8"
+
+
 def read_text_file(path: Path, parse: Callable[[str, str, str], Outcome], what: str) -> Outcome:
-    """Decode a UTF-8 file (BOM allowed) and hand its text to ``parse(text, file, source)``.
+    """Decode a UTF-8 (or UTF-16, by its BOM) file and hand its text to ``parse(text, file, source)``.
 
     A file that cannot be read or decoded becomes one file-level rejection
     saying it could not be read as ``what``.
     """
     file = str(path)
     try:
-        text = path.read_bytes().decode("utf-8-sig")
+        data = path.read_bytes()
+        text = data.decode(text_encoding(data[:512]))
     except (OSError, UnicodeDecodeError) as err:
         out = Outcome()
         out.file_error(file, f"cannot read {what}: {err}")

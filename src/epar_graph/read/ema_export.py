@@ -20,7 +20,7 @@ from pathlib import Path
 from python_calamine import CalamineWorkbook
 
 from epar_graph.model import CATEGORIES, PROCEDURE_NUMBER_RE, ProductRecord
-from epar_graph.read import common
+from epar_graph.read import common, workbook_limits
 from epar_graph.read.common import FieldError, Outcome
 
 #: Header labels (slugged) whose canonical key differs from the slug itself.
@@ -417,13 +417,25 @@ def _first_sheet_with_header(
 
 def _read_workbook(path: Path, kind: str, headings: frozenset[str] | None) -> Outcome:
     file = str(path)
+    safe = workbook_limits.Bounded(path)
     try:
-        sheets = list(_sheets(path))
+        if kind == ".xlsx":  # a grid is allocated from first to last cell: know the real extent first
+            safe = workbook_limits.bounded(path)
+        sheets = list(_sheets(safe.path))
+    except workbook_limits.WorkbookTooLarge as err:
+        out = Outcome()
+        out.file_error(file, f"not read: {err}")
+        return out
     except Exception as err:  # calamine raises several kinds of error on a damaged file
         out = Outcome()
-        out.file_error(file, f"not a readable {kind} workbook: {type(err).__name__}: {err}")
+        out.file_error(file, f"not a readable {kind} workbook: {type(err).__name__}: {err or 'no detail'}")
         return out
-    return _first_sheet_with_header(sheets, file, common.source_name(path), headings)
+    finally:
+        safe.cleanup()
+    out = _first_sheet_with_header(sheets, file, common.source_name(path), headings)
+    for note in safe.notes:
+        out.warn(file, "-", "-", note)
+    return out
 
 
 def read_xls(path: Path, headings: frozenset[str] | None = None) -> Outcome:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from epar_graph import config
+from epar_graph.release import store_cache_dir
 
 #: Environment variables read by :meth:`Settings.from_env`, by field name.
 ENV_VARS = {
@@ -65,7 +66,7 @@ class Settings:
     @property
     def resolved_store_dir(self) -> Path:
         """Where loaded stores are kept: ``DATA/.store`` unless set."""
-        return self.store_dir if self.store_dir is not None else self.data_dir / ".store"
+        return self.store_dir if self.store_dir is not None else store_cache_dir(self.data_dir)
 
     def with_changes(self, **changes: Any) -> Settings:
         return replace(self, **changes)
