@@ -91,12 +91,17 @@ def serve_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return target
 
 
+def serving(settings: Settings) -> Iterator[LiveServer]:
+    """A live server for a fixture's lifetime."""
+    server = start_live_server(settings)
+    yield server
+    server.stop()
+
+
 @pytest.fixture(scope="session")
 def live_server(serve_data_dir: Path) -> Iterator[LiveServer]:
     """The app with default limits."""
-    server = start_live_server(Settings(data_dir=serve_data_dir, workers=2))
-    yield server
-    server.stop()
+    yield from serving(Settings(data_dir=serve_data_dir, workers=2))
 
 
 @pytest.fixture(scope="session")
@@ -135,3 +140,19 @@ def wait_until(condition: Callable[[], bool], limit: float = 20.0) -> bool:
             return True
         time.sleep(0.05)
     return condition()
+
+
+@pytest.fixture(scope="session")
+def bundled_release(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled data built once for the whole run (the modules that serve it share it)."""
+    from epar_graph.pipeline import build
+
+    out = tmp_path_factory.mktemp("bundled-release") / "dist"
+    build([], out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def bundled_server(bundled_release: Path) -> Iterator[LiveServer]:
+    """The real app on the bundled release."""
+    yield from serving(Settings(data_dir=bundled_release, workers=2))

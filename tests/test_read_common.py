@@ -36,8 +36,9 @@ def test_split_substances_examples(text: str, expected: tuple[str, ...]) -> None
     assert common.split_substances(text) == expected
 
 
+#: Words of plain text: markup ("<b>", "&amp;") is decoded by ``clean``, tested on its own below.
 _word = st.text(
-    alphabet=st.characters(codec="utf-8", exclude_categories=("Cs", "Cc", "Zs", "Zl", "Zp")),
+    alphabet=st.characters(codec="utf-8", exclude_categories=("Cs", "Cc", "Zs", "Zl", "Zp"), exclude_characters="<>&"),
     min_size=1,
     max_size=12,
 ).filter(lambda w: "/" not in w and w.strip(",") and not any(ch.isspace() for ch in w))

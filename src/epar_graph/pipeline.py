@@ -18,7 +18,7 @@ from pyoxigraph import Triple
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from epar_graph import config, history, links, publish, release
+from epar_graph import config, history, links, publish, release, search_index
 from epar_graph.graph import build_graphs
 from epar_graph.model import ReadWarning, Rejection, merge_sources
 from epar_graph.read import EXPORT_DATE, ReadResult, read_source
@@ -205,6 +205,7 @@ def _write(
             name = f"links-{ls.name}.nt"
             files[name] = tmp / name
             publish.write_bytes(files[name], publish.sorted_ntriples(ls.triples))
+        search_index.write_index(tmp / search_index.INDEX_FILE, search_index.entries(triples, result.diffs))
         history_void: list[Triple] = []
         if result.diffs:
             files[publish.CHANGES_FILE] = tmp / publish.CHANGES_FILE

@@ -162,9 +162,10 @@ def create_app(settings: Settings, store: SparqlStore | None = None) -> FastAPI:
     app.include_router(downloads.router)
     ui_router = _optional_router("ui")
     pages_router = _optional_router("pages")
-    changes_router = _optional_router("changes")
-    if changes_router is not None:
-        app.include_router(changes_router)
+    for name in ("changes", "search", "reconcile"):
+        extra = _optional_router(name)
+        if extra is not None:
+            app.include_router(extra)
     if ui_router is not None:
         app.include_router(ui_router)
     else:

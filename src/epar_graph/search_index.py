@@ -1,0 +1,183 @@
+"""The search index of a release (``search.sqlite``): names people type, and the facts browse pages list.
+
+Written with the release from the graph's own triples, so a result's label is
+the label its page shows. One row per entity people look for (medicines,
+organisations, substances, ATC codes, therapeutic areas, orphan conditions)
+with the facts a list shows (status, category, holder, dates), and one
+full-text row (SQLite FTS5, trigram tokenizer: any three letters of a word
+match) per name it can be found by: its name, former names from the history,
+INN, substances, product number, ATC codes. Typos are the server's business
+(rapidfuzz over the same names); the index only has to hold them.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pyoxigraph import Literal, NamedNode, Triple
+
+from epar_graph.history import Diff
+from epar_graph.namespaces import EPAR, RDF, RDFS, SCHEMA, SKOS
+
+INDEX_FILE = "search.sqlite"
+SCHEMA_VERSION = "1"
+
+#: Entity kinds, as the search filter and the reconciliation types name them.
+MEDICINE, ORGANISATION, SUBSTANCE, ATC, AREA, CONDITION = (
+    "medicine", "organisation", "substance", "atc", "therapeutic-area", "orphan-condition")
+KINDS = (MEDICINE, ORGANISATION, SUBSTANCE, ATC, AREA, CONDITION)
+#: Concept schemes whose concepts are searchable, by the kind they are.
+_SCHEME_KINDS = {"atc": ATC, "atcvet": ATC, "therapeutic-area": AREA, "orphan-condition": CONDITION}
+#: How much a match on each kind of name counts (a medicine found by its holder ranks low).
+WEIGHTS = {"name": 1.0, "former name": 0.95, "number": 1.0, "inn": 0.9, "substance": 0.8, "code": 1.0,
+           "atc": 0.6, "holder": 0.5, "area": 0.5}
+
+
+@dataclass
+class Entry:
+    iri: str
+    kind: str
+    label: str
+    terms: list[tuple[str, str]] = field(default_factory=list)  # (text, what it is)
+    facts: dict[str, str] = field(default_factory=dict)
+
+
+def _text(node: object) -> str | None:
+    return node.value if isinstance(node, Literal) else None
+
+
+class _Graph:
+    """The triples by subject, with the lookups the index needs."""
+
+    def __init__(self, triples: Iterable[Triple]) -> None:
+        self.out: dict[str, dict[str, list[object]]] = defaultdict(lambda: defaultdict(list))
+        for t in triples:
+            if isinstance(t.subject, NamedNode):
+                self.out[t.subject.value][t.predicate.value].append(t.object)
+
+    def objects(self, s: str, p: NamedNode) -> list[object]:
+        return self.out.get(s, {}).get(p.value, [])
+
+    def one(self, s: str, p: NamedNode) -> str | None:
+        values = sorted(o.value for o in self.objects(s, p) if isinstance(o, Literal | NamedNode))
+        return values[0] if values else None
+
+    def label(self, s: str) -> str:
+        for p in (RDFS.label, SKOS.prefLabel, SCHEMA.name, SKOS.notation):
+            values = sorted(o.value for o in self.objects(s, p) if isinstance(o, Literal))
+            if values:
+                return values[0]
+        return s.rsplit("/", 1)[-1]
+
+    def iris(self, s: str, p: NamedNode) -> list[str]:
+        return sorted(o.value for o in self.objects(s, p) if isinstance(o, NamedNode))
+
+
+def entries(triples: Iterable[Triple], diffs: Iterable[Diff] = (), base: str = "") -> list[Entry]:
+    """The index rows of a release: its searchable entities and the names each is found by."""
+    g = _Graph(triples)
+    former: dict[str, set[str]] = defaultdict(set)
+    for d in diffs:
+        for c in d.changes:
+            if c.field == "name":
+                former[c.product_number].update(str(v) for v in c.old)
+    out: list[Entry] = []
+    for s, props in sorted(g.out.items()):
+        types = {o.value for o in props.get(RDF.type.value, []) if isinstance(o, NamedNode)}
+        if EPAR.MedicinalProduct.value in types:
+            out.append(_medicine(g, s, former))
+        elif EPAR.Organisation.value in types:
+            out.append(Entry(s, ORGANISATION, g.label(s), [(g.label(s), "name")]
+                             + [(n, "name") for n in sorted(_texts(g, s, SKOS.altLabel))]))
+        elif EPAR.ActiveSubstance.value in types:
+            out.append(Entry(s, SUBSTANCE, g.label(s), [(g.label(s), "name")]))
+        elif SKOS.Concept.value in types:
+            scheme = (g.one(s, SKOS.inScheme) or "").rsplit("/", 1)[-1]
+            kind = _SCHEME_KINDS.get(scheme)
+            if kind is not None:
+                label = g.label(s)
+                code = g.one(s, SKOS.notation)
+                terms = [(label, "name")] + ([(code, "code")] if code and code != label else [])
+                out.append(Entry(s, kind, f"{code} {label}" if code and code != label else label, terms,
+                                 {"code": code or ""}))
+    return out
+
+
+def _texts(g: _Graph, s: str, p: NamedNode) -> set[str]:
+    return {t for o in g.objects(s, p) if (t := _text(o))}
+
+
+def _medicine(g: _Graph, s: str, former: dict[str, set[str]]) -> Entry:
+    name = g.label(s)
+    auth = g.one(s, EPAR.authorisation) or ""
+    number = g.one(auth, EPAR.productNumber) or ""
+    entry = Entry(s, MEDICINE, name, [(name, "name"), (number, "number")])
+    entry.terms += [(n, "former name") for n in sorted(former.get(number, set()) - {name})]
+    entry.terms += [(n, "inn") for n in sorted(_texts(g, s, EPAR.commonName))]
+    entry.terms += [(g.label(x), "substance") for x in g.iris(s, EPAR.activeSubstance)]
+    codes = [g.one(x, SKOS.notation) or g.label(x) for x in g.iris(s, EPAR.atcCode) + g.iris(s, EPAR.atcVetCode)]
+    entry.terms += [(c, "atc") for c in codes]
+    entry.terms += [(g.label(x), "area") for x in g.iris(s, EPAR.therapeuticArea)]
+    holders = g.iris(auth, EPAR.holder)
+    entry.terms += [(g.label(h), "holder") for h in holders]
+    status = g.one(auth, EPAR.authorisationStatus)
+    category = g.one(s, EPAR.category)
+    entry.facts = {
+        "number": number,
+        "status": g.one(status, SKOS.notation) or "" if status else "",
+        "category": g.label(category) if category else "",
+        "atc": ";".join(codes),
+        "holder": g.label(holders[0]) if holders else "",
+        "holder_iri": holders[0] if holders else "",
+        "authorised": g.one(auth, EPAR.authorisationDate) or "",
+        "withdrawn": g.one(auth, EPAR.withdrawalDate) or "",
+        "substances": "; ".join(g.label(x) for x in g.iris(s, EPAR.activeSubstance)),
+    }
+    return entry
+
+
+_FACT_COLUMNS = ("number", "status", "category", "atc", "holder", "holder_iri", "authorised", "withdrawn",
+                 "substances", "code")
+
+
+def write_index(path: Path, rows: Iterable[Entry]) -> int:
+    """Write ``search.sqlite`` at ``path`` (a new file); the number of entities."""
+    db = sqlite3.connect(path)
+    try:
+        db.executescript(
+            f"""
+            PRAGMA journal_mode = OFF;
+            CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
+            CREATE TABLE entity (id INTEGER PRIMARY KEY, iri TEXT UNIQUE, kind TEXT, label TEXT, sort TEXT,
+                                 {", ".join(f"{c} TEXT" for c in _FACT_COLUMNS)});
+            CREATE INDEX entity_kind ON entity (kind, sort);
+            CREATE INDEX entity_holder ON entity (holder_iri);
+            CREATE TABLE name (entity INTEGER, text TEXT, what TEXT, weight REAL);
+            CREATE VIRTUAL TABLE name_fts USING fts5(text, content='name', content_rowid='rowid',
+                                                     tokenize='trigram');
+            """
+        )
+        n = 0
+        for e in rows:
+            n += 1
+            cur = db.execute(
+                f"INSERT INTO entity (iri, kind, label, sort, {', '.join(_FACT_COLUMNS)}) "
+                f"VALUES (?, ?, ?, ?, {', '.join('?' for _ in _FACT_COLUMNS)})",
+                (e.iri, e.kind, e.label, e.label.casefold(), *(e.facts.get(c, "") for c in _FACT_COLUMNS)),
+            )
+            seen: set[tuple[str, str]] = set()
+            for text, what in e.terms:
+                if text and (text.casefold(), what) not in seen:
+                    seen.add((text.casefold(), what))
+                    db.execute("INSERT INTO name (entity, text, what, weight) VALUES (?, ?, ?, ?)",
+                               (cur.lastrowid, text, what, WEIGHTS.get(what, 0.5)))
+        db.execute("INSERT INTO name_fts (name_fts) VALUES ('rebuild')")
+        db.executemany("INSERT INTO meta VALUES (?, ?)", [("schema", SCHEMA_VERSION), ("entities", str(n))])
+        db.commit()
+        return n
+    finally:
+        db.close()

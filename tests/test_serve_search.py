@@ -1,0 +1,117 @@
+"""Search and browse on the bundled release, over HTTP and in a real browser (Debian chromium)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import LiveServer
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture
+def web(bundled_server: LiveServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=bundled_server.url, timeout=60.0) as c:
+        yield c
+
+
+def _search(web: httpx.Client, q: str, **params: str) -> list[dict]:
+    r = web.get("/search", params={"q": q, **params}, headers={"accept": "application/json"})
+    assert r.status_code == 200, r.text
+    return r.json()["results"]
+
+
+@pytest.mark.parametrize(("q", "label", "kind"), [
+    ("humira", "Humira", "medicine"),
+    ("Humira", "Humira", "medicine"),
+    ("EMEA/H/C/004258", "Alofisel", "medicine"),
+    ("darvadstrocel", "darvadstrocel", "substance"),
+    ("L04AB04", "L04AB04", "atc"),
+    ("VeroBlue", "VeroBlue-3", "medicine"),
+])
+def test_the_obvious_answer_comes_first(web: httpx.Client, q: str, label: str, kind: str) -> None:
+    first = _search(web, q)[0]
+    assert (first["label"], first["kind"]) == (label, kind)
+    assert first["href"].startswith("/")
+
+
+def test_a_typo_still_finds_the_substance_and_its_medicines(web: httpx.Client) -> None:
+    hits = _search(web, "adalimumb")
+    assert hits[0]["label"] == "adalimumab" and hits[0]["kind"] == "substance"
+    assert "Humira" in {h["label"] for h in hits if h["kind"] == "medicine"}
+
+
+def test_former_names_and_holders_find_medicines(web: httpx.Client) -> None:
+    hits = _search(web, "Abasaglar (previously Abasria)", kind="medicine")
+    assert hits[0]["label"].startswith("Abasaglar")
+    holders = _search(web, "AbbVie", kind="organisation")
+    assert holders and all(h["kind"] == "organisation" for h in holders)
+
+
+def test_hostile_queries_are_bounded_and_escaped(web: httpx.Client) -> None:
+    assert isinstance(_search(web, "x" * 10_000), list)  # answered (200), whatever it finds
+    r = web.get("/search", params={"q": '<script>alert("x")</script> " OR 1'})
+    assert r.status_code == 200 and "<script>alert" not in r.text
+    assert isinstance(_search(web, '"adal" AND NEAR('), list)  # FTS syntax in a query is just text
+    assert _search(web, "   ") == []
+
+
+def test_browse_medicines_a_to_z_with_filters(web: httpx.Client) -> None:
+    page = web.get("/medicines", params={"letter": "H"}).text
+    assert ">Humira</a>" in page
+    names = re.findall(r'<td><a href="/product/[^"]+">([^<]+)</a>', page)
+    assert names and all(n[0].upper() == "H" for n in names)
+    withdrawn = web.get("/medicines", params={"status": "Withdrawn", "category": "Veterinary"}).text
+    rows = re.findall(r"<tr><td><a href=\"/product/(EMEA-[HV]-C-\d+)\">[^<]*</a></td><td>([^<]*)</td><td>([^<]*)</td>",
+                      withdrawn)
+    assert rows and {(s, c) for _p, s, c in rows} == {("Withdrawn", "Veterinary")}
+    assert all(p.startswith("EMEA-V-C-") for p, _s, _c in rows)
+    by_atc = web.get("/medicines", params={"atc": "L04AB"}).text
+    assert ">Humira</a>" in by_atc
+
+
+def test_organisations_substances_and_the_atc_tree(web: httpx.Client) -> None:
+    orgs = web.get("/organisations").text
+    assert "AbbVie Deutschland GmbH &amp; Co. KG" in orgs and "medicines" in orgs
+    assert "adalimumab" in web.get("/substances").text
+    atc = web.get("/atc").text
+    assert "L04AB04" in atc and "/medicines?atc=L04AB04" in atc
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed")
+def test_browser_search_to_product_to_holder_to_its_medicines(bundled_server: LiveServer) -> None:
+    from playwright.sync_api import sync_playwright
+    from test_serve_ui_browser import CHROMIUM_ARGS, WAIT_MS
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = chromium.new_page()
+            page.set_default_timeout(WAIT_MS)
+            requests: list[str] = []
+            page.on("request", lambda req: requests.append(req.url))
+            page.goto(f"{bundled_server.url}/medicines")
+            box = page.locator("form.site-search input[name=q]")
+            box.fill("humira")
+            suggestion = page.locator("#search-suggestions option").first
+            suggestion.wait_for(state="attached")
+            assert "Humira" in (suggestion.get_attribute("value") or "")
+            box.press("Enter")
+            page.wait_for_url(re.compile(r".*/search\?q=humira"))
+            page.locator("li.result a.hit", has_text="Humira").first.click()
+            page.wait_for_url(re.compile(r".*/product/EMEA-H-C-000481$"))
+            assert page.inner_text("h1") == "Humira"
+            page.locator("section.embedded a[href^='/organisation/']").first.click()
+            page.wait_for_url(re.compile(r".*/organisation/.+"))
+            held = page.locator("section.products").inner_text()
+            assert "Humira" in held
+            typo = chromium.new_page()
+            typo.goto(f"{bundled_server.url}/search?q=adalimumb")
+            assert "adalimumab" in typo.locator("ol.results").inner_text()
+            assert [u for u in requests if not u.startswith(bundled_server.url)] == []
+        finally:
+            chromium.close()
