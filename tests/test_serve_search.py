@@ -115,3 +115,36 @@ def test_browser_search_to_product_to_holder_to_its_medicines(bundled_server: Li
             assert [u for u in requests if not u.startswith(bundled_server.url)] == []
         finally:
             chromium.close()
+
+
+def test_concept_pages_list_medicine_names_with_status_and_date(web: httpx.Client) -> None:
+    page = web.get("/status/withdrawn").text
+    section = page.split('class="medicines"', 1)[1].split("</section>", 1)[0]
+    rows = re.findall(r'<tr><td><a href="/product/[^"]+">([^<]+)</a></td><td>([^<]*)</td><td class="date">([^<]*)</td>',
+                      section)
+    assert rows and {status for _n, status, _d in rows} == {"Withdrawn"}
+    assert not any(name.startswith("Marketing authorisation") for name, _s, _d in rows)
+    assert all(re.fullmatch(r"\d{4}-\d{2}-\d{2}", date) for _n, _s, date in rows if date)
+    r = web.get("/sparql", params={"query": """PREFIX epar: <https://w3id.org/epar/ontology#>
+        PREFIX skos: <http://www.w3.org/2004/02/skos/core#>
+        SELECT (COUNT(DISTINCT ?p) AS ?n) { ?p a epar:MedicinalProduct ; epar:authorisation/epar:authorisationStatus
+        <https://w3id.org/epar/status/withdrawn> }"""}, headers={"accept": "application/sparql-results+json"})
+    assert len(rows) == int(r.json()["results"]["bindings"][0]["n"]["value"])
+    atc = web.get("/atc/L04AB").text  # a group lists the medicines of its narrower codes
+    assert ">Humira</a>" in atc.split('class="medicines"', 1)[1]
+
+
+def test_entity_jsonld_is_compact_with_the_published_context(web: httpx.Client) -> None:
+    from pyld import jsonld
+
+    context = web.get("/context.jsonld").json()
+    for path in ("/product/EMEA-H-C-004258", "/organisation/takeda-pharma-a-s", "/atc/L04",
+                 "/change/EMEA-H-C-004258/2026-01-29/authorisationStatus", "/substance/adalimumab"):
+        doc = web.get(path, headers={"accept": "application/ld+json"}).json()
+        assert doc["@context"] == context["@context"]
+        node = next(n for n in doc.get("@graph", [doc]) if n["id"].endswith(path))
+        assert "type" in node and not any(k.startswith("http://www.w3.org/1999/02/22-rdf") for k in node)
+        assert jsonld.compact(jsonld.expand(doc), context) == doc  # offline: the context is inline
+    expanded = web.get("/product/EMEA-H-C-004258",
+                       headers={"accept": 'application/ld+json;profile="http://www.w3.org/ns/json-ld#expanded"'})
+    assert isinstance(expanded.json(), list) and "@context" not in expanded.text

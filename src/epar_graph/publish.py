@@ -182,6 +182,11 @@ def compact_jsonld(
             by_iri[_expand(str(definition["@id"]), ctx)] = (term, definition)
         elif isinstance(definition, str) and ":" in definition and not definition.startswith("http"):
             by_iri[_expand(definition, ctx)] = (term, definition)
+    # a property the context does not name is written as a CURIE where a prefix fits, and
+    # an IRI value with the context's alias of "@id": as a JSON-LD processor compacts them
+    prefixes = {str(v): k for k, v in ctx.items() if isinstance(v, str) and v.endswith(("/", "#"))}
+    id_key = next((k for k, v in ctx.items() if v == "@id"), "@id")
+    type_key = next((k for k, v in ctx.items() if v == "@type"), "@type")
     nodes: dict[str, dict[str, list[object]]] = defaultdict(lambda: defaultdict(list))
     for t in triples if presorted else sorted(triples, key=_sort_key):
         s = _subject(t)
@@ -189,20 +194,21 @@ def compact_jsonld(
         o = t.object
         node = nodes[s]
         if p == RDF.type.value and isinstance(o, NamedNode):
-            node["type"].append(by_iri[o.value][0] if o.value in by_iri else o.value)
+            node["type"].append(by_iri[o.value][0] if o.value in by_iri else _curie(o.value, prefixes))
             continue
-        term, definition = by_iri.get(p, (p, p))
+        term, definition = by_iri.get(p) or (_curie(p, prefixes), p)
         coerced = definition.get("@type") if isinstance(definition, dict) else None
         value: object
         if isinstance(o, NamedNode):
-            value = o.value if coerced == "@id" else {"@id": o.value}
+            iri = _curie(o.value, prefixes)
+            value = iri if coerced == "@id" else {id_key: iri}
         elif isinstance(o, Literal):
             if o.language:
                 value = {"@value": o.value, "@language": o.language}
             elif o.datatype.value == XSD.string.value or coerced and _expand(str(coerced), ctx) == o.datatype.value:
                 value = o.value
             else:
-                value = {"@value": o.value, "@type": o.datatype.value}
+                value = {"@value": o.value, type_key: _curie(o.datatype.value, prefixes)}
         else:  # pragma: no cover - the graph has no blank nodes
             raise ValueError(f"unexpected term {o!r}")
         node[term].append(value)
@@ -213,6 +219,12 @@ def compact_jsonld(
             obj[key] = values[0] if len(values) == 1 else values
         graph.append(obj)
     return {"@context": ctx, "@graph": graph}
+
+
+def _curie(iri: str, prefixes: dict[str, str]) -> str:
+    """``iri`` as prefix:local with the longest namespace of the context that fits, else itself."""
+    best = max((ns for ns in prefixes if iri.startswith(ns) and len(iri) > len(ns)), key=len, default=None)
+    return f"{prefixes[best]}:{iri[len(best):]}" if best is not None else iri
 
 
 def _expand(curie: str, ctx: dict[str, object]) -> str:

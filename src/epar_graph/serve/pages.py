@@ -15,6 +15,7 @@ pages work unchanged over a remote SPARQL store.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import re
 from collections.abc import Callable, Collection, Iterable, Sequence
@@ -28,7 +29,7 @@ from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, FileSystemLoader
 from pyoxigraph import BlankNode, Literal, NamedNode, RdfFormat, Triple
 
-from epar_graph import config, iris
+from epar_graph import config, iris, publish
 from epar_graph.namespaces import (
     DCTERMS,
     EPAR,
@@ -416,6 +417,53 @@ def serialize(triples: Iterable[Triple], fmt: str) -> bytes:
     return data
 
 
+#: The JSON-LD profiles a client may ask for (``Accept: application/ld+json;profile=…``).
+JSONLD_EXPANDED = "http://www.w3.org/ns/json-ld#expanded"
+JSONLD_COMPACTED = "http://www.w3.org/ns/json-ld#compacted"
+_PROFILE = re.compile(r'application/ld\+json\s*;[^,]*?profile\s*=\s*"?([^",;]+)', re.IGNORECASE)
+
+
+def jsonld_profile(accept: str | None) -> str:
+    """The JSON-LD profile the client asked for: compacted (the default) or expanded."""
+    for profile in _PROFILE.findall(accept or "")[:8]:
+        for uri in profile.split():
+            if uri in (JSONLD_EXPANDED, JSONLD_COMPACTED):
+                return uri
+    return JSONLD_COMPACTED
+
+
+@functools.lru_cache(maxsize=4)
+def _published_context(path: str, mtime_ns: int) -> dict[str, object] | None:
+    del mtime_ns  # part of the cache key: a new release is read again
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return doc if isinstance(doc, dict) and isinstance(doc.get("@context"), dict) else None
+
+
+def published_context(request: Request) -> dict[str, object] | None:
+    """The release's ``context.jsonld`` (the one ``epar.jsonld`` uses), or None without one."""
+    data_dir = getattr(getattr(request.app.state, "settings", None), "data_dir", None)
+    if data_dir is None:
+        return None
+    path = Path(data_dir) / "context.jsonld"
+    try:
+        return _published_context(str(path.resolve()), path.stat().st_mtime_ns)
+    except OSError:
+        return None
+
+
+def compact_entity(triples: Iterable[Triple], context: dict[str, object]) -> bytes:
+    """An entity as compact JSON-LD with the published context: the node shape of ``epar.jsonld``."""
+    ordered = publish.in_ntriples_order(publish.sorted_ntriples(set(triples)))
+    doc = publish.compact_jsonld(ordered, context, presorted=True)
+    graph = doc.get("@graph")
+    if isinstance(graph, list) and len(graph) == 1:  # one node is the document itself, as compaction gives it
+        doc = {"@context": doc["@context"], **graph[0]}
+    return json.dumps(doc, ensure_ascii=False, indent=1).encode("utf-8")
+
+
 def _link_header(path: str, current: str) -> str:
     links = [
         f'<{path}?format={name}>; rel="alternate"; type="{FORMATS[name][0]}"'
@@ -542,6 +590,14 @@ class QuestionAnswer:
 
 
 @dataclass(frozen=True)
+class MedicineRow:
+    name: str
+    href: str | None
+    status: str
+    date: str
+
+
+@dataclass(frozen=True)
 class HistoryRow:
     """One change of a product, for its History section."""
 
@@ -577,6 +633,9 @@ class EntityPage:
     history: list[HistoryRow] = field(default_factory=list)
     #: the product number, for the link to all of a product's changes
     product_number: str = ""
+    #: on a concept's page (a status, an area, an ATC code): the medicines it applies to
+    medicines: list[MedicineRow] = field(default_factory=list)
+    medicines_truncated: bool = False
 
 
 #: Predicates shown in their own section rather than in the property table.
@@ -774,6 +833,39 @@ def _questions(store: SparqlStore, iri: str, base: str) -> list[QuestionAnswer]:
     return out
 
 
+#: Medicines listed on a concept's page (the rest are a query away).
+MAX_CONCEPT_MEDICINES = 1000
+
+
+def _concept_medicines(store: SparqlStore, iri: str, base: str) -> tuple[list[MedicineRow], bool]:
+    """The medicines a concept applies to, by name, with status and authorisation (or withdrawal) date.
+
+    Directly (an area, a category), through the authorisation (a status) or
+    through a narrower ATC code.
+    """
+    rows = _select(
+        store,
+        f"""SELECT DISTINCT ?p ?name ?status ?date WHERE {{
+          {{ SELECT DISTINCT ?p WHERE {{
+            <{iri}> skos:narrower* ?c .
+            {{ ?p ?prop ?c }} UNION {{ ?p epar:authorisation ?held . ?held ?prop2 ?c }}
+          }} }}
+          ?p a epar:MedicinalProduct ; rdfs:label ?name ; epar:authorisation ?auth .
+          OPTIONAL {{ ?auth epar:authorisationStatus/skos:notation ?status }}
+          OPTIONAL {{ ?auth epar:withdrawalDate|epar:authorisationDate ?date }}
+        }} ORDER BY LCASE(STR(?name)) ?p LIMIT {MAX_CONCEPT_MEDICINES * 2 + 2}""",
+    )
+    seen: dict[str, MedicineRow] = {}
+    for r in rows:
+        product = r["p"].value
+        if product not in seen:
+            seen[product] = MedicineRow(r["name"].value, local_href(product, base),
+                                        r["status"].value if "status" in r else "",
+                                        r["date"].value if "date" in r else "")
+    listed = list(seen.values())
+    return listed[:MAX_CONCEPT_MEDICINES], len(listed) > MAX_CONCEPT_MEDICINES
+
+
 #: Changes shown in a product's History section (the oldest beyond it are on /changes).
 MAX_HISTORY = 200
 
@@ -867,6 +959,8 @@ def build_entity_page(store: SparqlStore, iri: str, triples: Sequence[Triple], b
         page.questions = _questions(store, iri, base)
     if any(t.predicate == RDF.type and t.object == EPAR.Organisation for t in triples):
         page.products = _held_products(store, iri, base)
+    if any(t.predicate == RDF.type and t.object == SKOS.Concept for t in triples):
+        page.medicines, page.medicines_truncated = _concept_medicines(store, iri, base)
     if any(t.predicate == RDF.type and t.object == EPAR.MedicinalProduct for t in triples):
         page.history = _history(store, iri, base)
         page.product_number = iri[len(base):].removeprefix("product/").replace("-", "/")
@@ -906,8 +1000,11 @@ def entity(request: Request) -> Response:
         return not_acceptable(request)
     path = _root_path(request) + (local_href(iri, base) or "/")
     if fmt != "html":
-        data = serialize([*triples, *label_triples(store, _object_iris(triples))], fmt)
-        return _rdf_response(data, fmt, path)
+        described = [*triples, *label_triples(store, _object_iris(triples))]
+        context = published_context(request) if fmt == "jsonld" else None
+        if context is not None and jsonld_profile(request.headers.get("accept")) == JSONLD_COMPACTED:
+            return _rdf_response(compact_entity(described, context), fmt, path)
+        return _rdf_response(serialize(described, fmt), fmt, path)
     page = build_entity_page(store, iri, triples, base)
     return render_html(
         "entity.html", {"page": page, "alternates": _alternates(path), "path": path}, request
