@@ -148,3 +148,23 @@ def test_entity_jsonld_is_compact_with_the_published_context(web: httpx.Client) 
     expanded = web.get("/product/EMEA-H-C-004258",
                        headers={"accept": 'application/ld+json;profile="http://www.w3.org/ns/json-ld#expanded"'})
     assert isinstance(expanded.json(), list) and "@context" not in expanded.text
+
+
+def test_void_is_a_page_for_browsers_and_turtle_for_programs(web: httpx.Client) -> None:
+    browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+    page = web.get("/.well-known/void", headers={"accept": browser})
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    text = page.text
+    h1 = text.index("<h1>")
+    assert text[h1:].startswith("<h1>epar-graph") and 'class="site"' in text
+    assert "ema-medicines-report-2026-03-14.xlsx" in text and "changes between EMA" in text
+    assert text.index("ema-medicines-report-2026-03-14.xlsx") < text.index("Subsets")
+    for accept in ("text/turtle", "*/*", None):
+        r = web.get("/.well-known/void", headers={"accept": accept} if accept else {})
+        assert r.headers["content-type"].startswith("text/turtle") and "@prefix" in r.text
+        assert "Accept" in r.headers["vary"]
+
+
+def test_downloads_page_has_the_site_header(web: httpx.Client) -> None:
+    page = web.get("/downloads/", headers={"accept": "text/html"}).text
+    assert 'class="site"' in page and "changes.nt" in page and "search.sqlite" not in page

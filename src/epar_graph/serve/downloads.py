@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import hashlib
-import html
 import re
 import threading
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 
 from epar_graph.serve import negotiation
 from epar_graph.serve.settings import Settings
@@ -30,7 +29,8 @@ router = APIRouter(tags=["Downloads"])
 
 #: Names a release may contain (see publish.py); anything else is not served.
 _SERVABLE = re.compile(
-    r"(?:epar\.(?:ttl|nt|jsonld)|context\.jsonld|void\.ttl|rejections\.csv|links-[A-Za-z0-9_-]+\.nt)(?:\.gz)?"
+    r"(?:epar\.(?:ttl|nt|jsonld)|context\.jsonld|void\.ttl|rejections\.csv|warnings\.csv|changes\.nt"
+    r"|links-[A-Za-z0-9_-]+\.nt)(?:\.gz)?"
 )
 _MEDIA_TYPES = {
     ".ttl": "text/turtle; charset=utf-8",
@@ -39,7 +39,7 @@ _MEDIA_TYPES = {
     ".csv": "text/csv; charset=utf-8",
     ".gz": "application/gzip",
 }
-_ORDER = ("epar.ttl", "epar.nt", "epar.jsonld", "context.jsonld", "void.ttl")
+_ORDER = ("epar.ttl", "epar.nt", "epar.jsonld", "context.jsonld", "void.ttl", "changes.nt")
 #: Paths whose bodies are files: GZip middleware leaves them alone so bytes match ETag and SHA-256.
 FILE_PATH_PREFIXES = ("/downloads/", "/context.jsonld", "/.well-known/void")
 
@@ -204,37 +204,11 @@ async def downloads_index(request: Request) -> Response:
     base = str(request.url_for("download_file", name="x"))[:-1]
     if chosen == "application/json":
         return JSONResponse({"files": [f.as_json(base + f.name) for f in files]}, headers={"Vary": "Accept"})
-    return HTMLResponse(_listing_html(files), headers={"Vary": "Accept"})
+    from epar_graph.serve import pages  # the site's templates and security headers
 
-
-def _listing_html(files: list[DumpFile]) -> str:
-    rows = "\n".join(
-        "<tr><td><a href=\"{n}\">{n}</a></td><td>{t}</td><td class=\"num\">{s}</td>"
-        "<td><code>{h}</code></td><td>{m}</td></tr>".format(
-            n=html.escape(f.name),
-            t=html.escape(f.media_type.split(";")[0]),
-            s=f"{f.size:,}",
-            h=f.sha256,
-            m=html.escape(f.modified.strftime("%Y-%m-%d %H:%M:%S UTC")),
-        )
-        for f in files
-    )
-    empty = "" if files else "<p>No dump files in this build.</p>"
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Downloads · EPAR knowledge graph</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>body{{font-family:system-ui,sans-serif;margin:2rem;}}table{{border-collapse:collapse}}
-td,th{{padding:.3rem .6rem;border-bottom:1px solid #ddd;text-align:left}}.num{{text-align:right}}
-code{{font-size:.8em}}</style></head>
-<body><h1>Downloads</h1>
-<p>The EPAR knowledge graph as files. Check a download with <code>sha256sum</code>;
-the same listing is available as JSON (<code>Accept: application/json</code>).
-Query it live at <a href="/sparql">/sparql</a>.</p>
-{empty}<table><thead><tr><th>File</th><th>Type</th><th>Bytes</th><th>SHA-256</th><th>Modified</th></tr></thead>
-<tbody>
-{rows}
-</tbody></table></body></html>
-"""
+    response = pages.render_html("downloads.html", {"files": files}, request)
+    response.headers["Vary"] = "Accept"
+    return response
 
 
 @router.api_route(
@@ -265,13 +239,31 @@ async def jsonld_context(request: Request) -> Response:
 @router.api_route(
     "/.well-known/void",
     methods=["GET"],
-    summary="The VoID description of the dataset (RFC 5785 well-known location)",
+    summary="The VoID description of the dataset (RFC 5785 well-known location); HTML for browsers",
     response_class=Response,
-    responses=_FILE_RESPONSES,
+    responses={**_FILE_RESPONSES, 200: {"description": "The description: Turtle, or a page for a browser.",
+                                        "content": {"text/turtle": {"schema": {"type": "string"}},
+                                                    "text/html": {"schema": {"type": "string"}}}}},
 )
 async def well_known_void(request: Request) -> Response:
-    file = dump_file(_settings(request).data_dir, "void.ttl")
-    return _not_found("void.ttl") if file is None else file_response(request, file)
+    """Turtle for programs; for a browser (HTML preferred over Turtle) a readable page."""
+    data_dir = _settings(request).data_dir
+    file = dump_file(data_dir, "void.ttl")
+    if file is None:
+        return _not_found("void.ttl")
+    accept = request.headers.get("accept")
+    if accept and negotiation.negotiate(accept, ["text/turtle", "text/html"]) == "text/html":
+        from epar_graph.serve import pages
+        from epar_graph.serve.void_view import read_void
+
+        view = read_void(file.path)
+        if view is not None:
+            page = pages.render_html("void.html", {"view": view}, request)
+            page.headers["Vary"] = "Accept"
+            return page
+    response = file_response(request, file)
+    response.headers["Vary"] = "Accept"
+    return response
 
 
 # HEAD answers like GET without a body; kept out of the OpenAPI description to keep operation ids unique.
