@@ -11,6 +11,8 @@ from pyoxigraph import QueryBoolean, QueryResultsFormat, QuerySolutions, RdfForm
 from rich.console import Console
 from rich.table import Table
 
+from epar_graph import sparql_text
+
 EXIT_OK, EXIT_BAD_QUERY, EXIT_NO_DATA = 0, 1, 2
 
 
@@ -59,10 +61,12 @@ def run_query(sparql: str, data: Path, fmt: str) -> int:
     except (FileNotFoundError, OSError, SyntaxError) as exc:
         err.print(f"error: {exc}", markup=False)
         return EXIT_NO_DATA
+    prepared = sparql_text.with_common_prefixes(sparql)
     try:
-        result = store.query(sparql)
+        result = store.query(prepared.text)
     except SyntaxError as exc:
-        err.print(f"error: malformed query: {exc}", markup=False)
+        err.print(f"error: malformed query: {sparql_text.explain(exc, prepared, sparql)}", markup=False,
+                  highlight=False, soft_wrap=True)
         return EXIT_BAD_QUERY
     out = sys.stdout
     if isinstance(result, QueryBoolean):

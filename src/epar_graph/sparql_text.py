@@ -1,0 +1,70 @@
+"""SPARQL text for people: the common prefixes predeclared, and syntax errors a person can read.
+
+A query may use ``epar:``, ``rdf:``, ``rdfs:``, ``xsd:``, ``owl:``, ``skos:``,
+``dcterms:``, ``schema:``, ``void:`` and ``wd:`` without declaring them (as the
+Wikidata Query Service does for its own). A syntax error is one line, with
+the line and column in the query as written, and a caret under the spot,
+instead of the parser's list of every character it would have accepted.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from epar_graph.namespaces import PREFIXES
+
+#: Prefixes every query may use undeclared.
+COMMON_PREFIXES: dict[str, str] = {
+    **{p: PREFIXES[p] for p in ("epar", "rdf", "rdfs", "xsd", "owl", "skos", "dcterms", "schema", "void")},
+    "wd": "http://www.wikidata.org/entity/",
+}
+_DECLARED = re.compile(r"\bPREFIX\s+([A-Za-z][\w.-]*)?\s*:", re.IGNORECASE)
+_POSITION = re.compile(r"error at (\d+):(\d+):?\s*(.*)", re.DOTALL)
+MAX_MESSAGE = 160
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A query with the missing common prefixes declared on lines before it."""
+
+    text: str
+    added_lines: int
+
+
+def with_common_prefixes(query: str) -> Prepared:
+    declared = {m[1] or "" for m in _DECLARED.finditer(query)}
+    missing = [f"PREFIX {p}: <{iri}>" for p, iri in COMMON_PREFIXES.items() if p not in declared]
+    if not missing:
+        return Prepared(query, 0)
+    return Prepared("\n".join(missing) + "\n" + query, len(missing))
+
+
+def _short(expected: str) -> str:
+    """The parser's message without its list of every acceptable character."""
+    text = " ".join(expected.split())
+    text = re.sub(r"\[[^\]]{40,}\]", "a name", text)
+    text = re.sub(r"'\\u\{[0-9A-Fa-f]+\}'\s*\.\.=\s*'\\u\{[0-9A-Fa-f]+\}'", "", text)
+    return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 1] + "…"
+
+
+def explain(error: Exception, prepared: Prepared, original: str) -> str:
+    """A syntax error as "line L, column C: what" plus the offending line and a caret under the spot."""
+    message = str(error)
+    m = _POSITION.search(message)
+    if not m:
+        return _short(message)
+    line = int(m[1]) - prepared.added_lines
+    column = int(m[2])
+    lines = original.splitlines() or [""]
+    if not 1 <= line <= len(lines):
+        return f"line {max(line, 1)}, column {column}: {_short(m[3])}"
+    text = lines[line - 1]
+    caret_at = max(0, min(column - 1, len(text)))
+    what = _short(m[3])
+    if "Prefix not found" in m[3]:
+        used = re.search(r"([A-Za-z][\w.-]*)?:[\w.-]*\s*$", text[:caret_at])
+        name = (used[1] or "") if used else ""
+        what = f"unknown prefix {name}: (declare it: PREFIX {name}: <…>)"
+        caret_at = used.start() if used else caret_at
+    return f"line {line}, column {column}: {what}\n  {text}\n  {' ' * caret_at}^"
