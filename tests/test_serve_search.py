@@ -168,3 +168,27 @@ def test_void_is_a_page_for_browsers_and_turtle_for_programs(web: httpx.Client) 
 def test_downloads_page_has_the_site_header(web: httpx.Client) -> None:
     page = web.get("/downloads/", headers={"accept": "text/html"}).text
     assert 'class="site"' in page and "changes.nt" in page and "search.sqlite" not in page
+
+
+def test_example_catalogue_runs_and_every_example_returns_rows(web: httpx.Client, bundled_server: LiveServer) -> None:
+    import rdflib
+
+    from epar_graph.serve.ui import load_examples
+
+    r = web.get("/.well-known/sparql-examples")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/turtle")
+    g = rdflib.Graph().parse(data=r.text, format="turtle")
+    sh = rdflib.Namespace("http://www.w3.org/ns/shacl#")
+    schema = rdflib.Namespace("https://schema.org/")
+    executables = set(g.subjects(rdflib.RDF.type, sh.SPARQLExecutable))
+    files = [e for e in load_examples() if not e.name.startswith("federated-")]
+    assert len(executables) == len(load_examples())
+    for ex in files:
+        node = rdflib.URIRef(f"https://w3id.org/epar/sparql-examples/{ex.name.removesuffix('.rq')}")
+        assert g.value(node, rdflib.RDFS.comment) and g.value(node, schema.target) == rdflib.URIRef(
+            bundled_server.url + "/sparql")
+        query = str(g.value(node, sh.select) or g.value(node, sh.construct) or g.value(node, sh.ask))
+        assert query == ex.query
+        answer = web.post("/sparql", data={"query": query}, headers={"accept": "application/sparql-results+json"})
+        assert answer.status_code == 200, (ex.name, answer.text[:300])
+        assert answer.json()["results"]["bindings"], ex.name

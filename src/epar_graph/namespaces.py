@@ -193,6 +193,8 @@ SCHEMA = Vocabulary(
         "Drug",
         "Organization",
         "DigitalDocument",
+        "target",
+        "keywords",
     ],
 )
 DCTERMS = Vocabulary(
@@ -271,6 +273,14 @@ SH = Vocabulary(
         "sparql",
         "select",
         "deactivated",
+        "SPARQLExecutable",
+        "SPARQLSelectExecutable",
+        "SPARQLConstructExecutable",
+        "SPARQLAskExecutable",
+        "SPARQLDescribeExecutable",
+        "construct",
+        "ask",
+        "describe",
     ],
 )
 

@@ -162,7 +162,7 @@ def create_app(settings: Settings, store: SparqlStore | None = None) -> FastAPI:
     app.include_router(downloads.router)
     ui_router = _optional_router("ui")
     pages_router = _optional_router("pages")
-    for name in ("changes", "search", "reconcile"):
+    for name in ("changes", "search", "reconcile", "examples"):
         extra = _optional_router(name)
         if extra is not None:
             app.include_router(extra)
