@@ -192,3 +192,37 @@ def test_example_catalogue_runs_and_every_example_returns_rows(web: httpx.Client
         answer = web.post("/sparql", data={"query": query}, headers={"accept": "application/sparql-results+json"})
         assert answer.status_code == 200, (ex.name, answer.text[:300])
         assert answer.json()["results"]["bindings"], ex.name
+
+
+def test_product_page_key_facts_come_first(web: httpx.Client) -> None:
+    page = web.get("/product/EMEA-H-C-004258").text
+    facts = page.split('class="key-facts"', 1)[1].split("</section>", 1)[0]
+    assert "status-withdrawn" in facts and ">Withdrawn<" in facts and ">Human<" in facts
+    assert "Takeda Pharma A/S</a> (Denmark)" in facts
+    assert "2018-03-23" in facts and "2024-12-13" in facts and "darvadstrocel" in facts
+    assert re.search(r"L Antineoplastic and immunomodulating agents</a> › <a [^>]+>L04", facts)
+    assert 'href="https://www.ema.europa.eu/en/medicines/human/EPAR/alofisel"' in facts and "#history" in facts
+    assert page.index('class="key-facts"') < page.index('class="properties"')
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed")
+def test_product_page_fits_a_phone(bundled_server: LiveServer, tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+    from test_serve_ui_browser import CHROMIUM_ARGS, WAIT_MS
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            phone = chromium.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2,
+                                         is_mobile=True, has_touch=True)
+            page = phone.new_page()
+            page.set_default_timeout(WAIT_MS)
+            for path in ("/product/EMEA-H-C-000481", "/product/EMEA-H-C-004258", "/medicines?letter=H"):
+                page.goto(bundled_server.url + path)
+                page.wait_for_load_state()
+                page.screenshot(path=str(tmp_path / (path.strip("/").replace("/", "_") + ".png")), full_page=True)
+                width = page.evaluate("document.documentElement.scrollWidth")
+                assert width <= 390, (path, width)
+            assert (tmp_path / "product_EMEA-H-C-000481.png").stat().st_size > 10_000
+        finally:
+            chromium.close()

@@ -589,6 +589,21 @@ class QuestionAnswer:
     href: str | None
 
 
+@dataclass
+class KeyFacts:
+    """What a reader of a product page wants first: status, category, holder and where, dates, substances, ATC."""
+
+    status: str = ""
+    category: str = ""
+    holder: Value | None = None
+    country: str = ""
+    authorised: str = ""
+    withdrawn: str = ""
+    substances: list[Value] = field(default_factory=list)
+    atc: list[tuple[Value, list[Value]]] = field(default_factory=list)  # a code, and its path from the top
+    ema_page: str = ""
+
+
 @dataclass(frozen=True)
 class MedicineRow:
     name: str
@@ -633,6 +648,7 @@ class EntityPage:
     history: list[HistoryRow] = field(default_factory=list)
     #: the product number, for the link to all of a product's changes
     product_number: str = ""
+    key_facts: KeyFacts | None = None
     #: on a concept's page (a status, an area, an ATC code): the medicines it applies to
     medicines: list[MedicineRow] = field(default_factory=list)
     medicines_truncated: bool = False
@@ -833,6 +849,52 @@ def _questions(store: SparqlStore, iri: str, base: str) -> list[QuestionAnswer]:
     return out
 
 
+def _country_name(iri: str) -> str:
+    """The English name of an EU country-authority IRI (``…/country/DNK`` → Denmark)."""
+    import pycountry
+
+    code = iri.rsplit("/", 1)[-1]
+    country = pycountry.countries.get(alpha_3=code) if len(code) == 3 else None
+    return str(country.name) if country is not None else code
+
+
+def _key_facts(store: SparqlStore, iri: str, base: str) -> KeyFacts:
+    rows = _select(store, f"""SELECT ?status ?category ?holder ?holderName ?country ?authorised ?withdrawn ?page
+      WHERE {{
+        <{iri}> epar:authorisation ?a .
+        OPTIONAL {{ ?a epar:authorisationStatus/skos:notation ?status }}
+        OPTIONAL {{ <{iri}> epar:category/skos:prefLabel ?category }}
+        OPTIONAL {{ ?a epar:holder ?holder . ?holder rdfs:label ?holderName .
+                   OPTIONAL {{ ?holder schema:address/schema:addressCountry ?country }} }}
+        OPTIONAL {{ ?a epar:authorisationDate ?authorised }}
+        OPTIONAL {{ ?a epar:withdrawalDate ?withdrawn }}
+        OPTIONAL {{ <{iri}> epar:emaPage ?page }}
+      }} LIMIT 5""")
+    facts = KeyFacts()
+    if rows:
+        r = rows[0]
+        facts.status = r["status"].value if "status" in r else ""
+        facts.category = r["category"].value if "category" in r else ""
+        if "holder" in r:
+            facts.holder = Value(r["holderName"].value, local_href(r["holder"].value, base), iri=r["holder"].value)
+        facts.country = _country_name(r["country"].value) if "country" in r else ""
+        facts.authorised = r["authorised"].value if "authorised" in r else ""
+        facts.withdrawn = r["withdrawn"].value if "withdrawn" in r else ""
+        facts.ema_page = r["page"].value if "page" in r else ""
+    subs = _select(store, f"SELECT ?s ?l WHERE {{ <{iri}> epar:activeSubstance ?s . ?s rdfs:label ?l }} ORDER BY ?l")
+    facts.substances = [Value(s["l"].value, local_href(s["s"].value, base), iri=s["s"].value) for s in subs]
+    codes = _select(store, f"""SELECT ?code ?level ?label ?n WHERE {{
+        <{iri}> epar:atcCode|epar:atcVetCode ?code . ?code skos:broader* ?level .
+        ?level skos:notation ?n . OPTIONAL {{ ?level skos:prefLabel ?label }} }} ORDER BY ?code STRLEN(?n)""")
+    by_code: dict[str, list[Value]] = {}
+    for c in codes:
+        text = c["n"].value + (f" {c['label'].value}" if "label" in c else "")
+        by_code.setdefault(c["code"].value, []).append(Value(text, local_href(c["level"].value, base),
+                                                            iri=c["level"].value))
+    facts.atc = [(path[-1], path) for path in by_code.values() if path]
+    return facts
+
+
 #: Medicines listed on a concept's page (the rest are a query away).
 MAX_CONCEPT_MEDICINES = 1000
 
@@ -963,6 +1025,7 @@ def build_entity_page(store: SparqlStore, iri: str, triples: Sequence[Triple], b
         page.medicines, page.medicines_truncated = _concept_medicines(store, iri, base)
     if any(t.predicate == RDF.type and t.object == EPAR.MedicinalProduct for t in triples):
         page.history = _history(store, iri, base)
+        page.key_facts = _key_facts(store, iri, base)
         page.product_number = iri[len(base):].removeprefix("product/").replace("-", "/")
     page.incoming, page.incoming_truncated = _incoming(store, iri, base, onto)
     return page
