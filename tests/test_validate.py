@@ -631,6 +631,7 @@ def cli(cli_dir: Path) -> dict[str, subprocess.CompletedProcess[str]]:
 def test_cli_exit_0_when_data_conforms(cli: dict[str, subprocess.CompletedProcess[str]]) -> None:
     assert cli["valid"].returncode == 0, cli["valid"].stderr
     assert cli["valid"].stdout.startswith("Conforms:")
+    assert cli["valid"].stderr == ""  # no progress bar when stderr is not a terminal
 
 
 def test_cli_exit_1_with_text_report(cli: dict[str, subprocess.CompletedProcess[str]]) -> None:
@@ -663,6 +664,50 @@ def test_cli_junit_format_written_to_output_file(
     suite = ET.parse(cli_dir / "out" / "report.xml").getroot()
     assert suite.tag == "testsuite"
     assert len(suite.findall("testcase/failure")) == 2
+
+
+def _on_a_terminal(args: list[str]) -> tuple[int, str]:
+    """Run the command in a pseudo-terminal (so it sees a TTY) and return its exit code and output."""
+    import pty
+
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "COLUMNS": "100", "TERM": "xterm"}
+    command = [*_command(), "validate", *args]
+    pid, fd = pty.fork()
+    if pid == 0:  # the child
+        os.execve(command[0], command, env)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(fd)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), b"".join(chunks).decode("utf-8", "replace")
+
+
+def test_cli_shows_a_progress_bar_on_a_terminal(cli_dir: Path) -> None:
+    code, output = _on_a_terminal([str(cli_dir / "broken.ttl")])
+    assert code == 1
+    for phase in ("parsing broken.ttl", "checking shapes", "writing the report"):
+        assert phase in output
+    assert "Does not conform" in output
+
+
+def test_cli_quiet_hides_the_progress_bar(cli_dir: Path) -> None:
+    code, output = _on_a_terminal([str(VALID), "--quiet"])
+    assert code == 0
+    assert "Conforms:" in output
+    assert "checking shapes" not in output
+
+
+def test_cli_progress_bar_leaves_errors_readable(cli_dir: Path) -> None:
+    code, output = _on_a_terminal([str(cli_dir / "malformed.ttl")])
+    assert code == 2
+    assert "malformed.ttl" in output and "Traceback" not in output
 
 
 @pytest.mark.parametrize("case", ["binary", "malformed"])

@@ -63,6 +63,7 @@ def validate(
     format: Annotated[ReportFormat, typer.Option("--format", "-f", help="Report format.")] = ReportFormat.text,
     shapes: Annotated[Path | None, typer.Option(help="SHACL shapes file (default: shapes/epar.shacl.ttl).")] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the report here.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Check RDF data against the SHACL shapes.
 
@@ -70,7 +71,9 @@ def validate(
     """
     from epar_graph.validate import run_validate
 
-    raise typer.Exit(run_validate(files or [config.DEFAULT_OUT / "epar.ttl"], format.value, shapes, output))
+    raise typer.Exit(
+        run_validate(files or [config.DEFAULT_OUT / "epar.ttl"], format.value, shapes, output, quiet=quiet)
+    )
 
 
 class QueryFormat(StrEnum):

@@ -24,6 +24,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import rdflib
 from rdflib.collection import Collection
@@ -533,14 +534,89 @@ def _error(message: str) -> None:
     print(f"epar-graph validate: error: {message}", file=sys.stderr)
 
 
+def validate_files(
+    files: Sequence[Path], shapes: Path | None = None, progress: _Phases | None = None
+) -> ValidationReport:
+    """Load ``files`` and validate them, showing the phases on ``progress``.
+
+    Raises :class:`UnreadableInput` for input or shapes that cannot be read.
+    """
+    phases = progress or _Phases(quiet=True)
+    phases.start(f"parsing {_names(files)}", len(files))
+    graph = rdflib.Graph()
+    for f in files:
+        graph += load_rdf([f])
+        phases.advance(1)
+    phases.start("checking shapes", None)
+    return validate_graph(graph, shapes)
+
+
+def _names(files: Sequence[Path]) -> str:
+    names = [Path(f).name for f in files]
+    return names[0] if len(names) == 1 else f"{len(names)} files"
+
+
+class _Phases:
+    """A progress bar on stderr for the phases of a run (parse, check, report), shown on a terminal only."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.progress: Any = None
+        self.task: Any = None
+        if quiet or not sys.stderr.isatty():
+            return
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+
+        console = Console(stderr=True)
+        if not console.is_terminal:
+            return
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TaskProgressColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        )
+
+    def __enter__(self) -> _Phases:
+        if self.progress is not None:
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Take the bar off the terminal (before an error message is printed)."""
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+
+    def start(self, description: str, total: float | None) -> None:
+        """Begin a phase (``total`` None: of unknown length); the previous one is done."""
+        if self.progress is None:
+            return
+        if self.task is not None:  # the phase before is complete
+            done = self.progress.tasks[-1].total or 1
+            self.progress.update(self.task, total=done, completed=done)
+        self.task = self.progress.add_task(description, total=total)
+        self.progress.refresh()
+
+    def advance(self, amount: float = 1) -> None:
+        if self.progress is not None and self.task is not None:
+            self.progress.advance(self.task, amount)
+
+
 def run_validate(
-    files: Sequence[Path], fmt: str, shapes: Path | None, output: Path | None
+    files: Sequence[Path], fmt: str, shapes: Path | None, output: Path | None, *, quiet: bool = False
 ) -> int:
     """The ``epar-graph validate`` command.
 
     Returns 0 if the data conforms, 1 if it has violations and 2 if an input
     (data or shapes) cannot be read, the format is unknown or the report
-    cannot be written; errors are one line naming the file.
+    cannot be written; errors are one line naming the file. A progress bar
+    (parse, check, report) is shown on a terminal unless ``quiet``.
     """
     renderer = RENDERERS.get(fmt)
     if renderer is None:
@@ -549,13 +625,16 @@ def run_validate(
     if not files:
         _error("no input files")
         return 2
-    try:
-        data = load_rdf(files)
-        report = validate_graph(data, shapes)
-    except UnreadableInput as exc:
-        _error(str(exc))
-        return 2
-    text = renderer(report)
+    with _Phases(quiet) as phases:
+        try:
+            report = validate_files(files, shapes, phases)
+        except UnreadableInput as exc:
+            phases.close()
+            _error(str(exc))
+            return 2
+        phases.start("writing the report", 1)
+        text = renderer(report)
+        phases.advance(1)
     if output is None:
         sys.stdout.write(text)
     else:
