@@ -6,9 +6,11 @@ module and knows nothing of the others' internals.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import gc
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,6 +59,19 @@ def _progress(quiet: bool, console: Console) -> Progress:
     )
 
 
+@contextlib.contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """Python's cycle collector off for the build: it makes millions of objects and no cycles worth
+    collecting, and the collector's repeated walks over them cost more than half the build's time."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def build(
     sources: Sequence[Path],
     out: Path,
@@ -81,7 +96,7 @@ def build(
         with_links = not sources
     result = BuildResult(out=out)
     results: list[ReadResult] = []
-    with _progress(quiet, console) as progress:
+    with _progress(quiet, console) as progress, _no_cyclic_gc():
         task = progress.add_task("reading", total=len(paths))
         for path in paths:
             progress.update(task, description=f"reading {path.name}")
