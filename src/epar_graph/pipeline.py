@@ -104,13 +104,6 @@ def build(
             progress.advance(task)
         progress.update(task, description="building graph")
         products = merge_sources(r.for_merge() for r in results)
-        triples = build_triples(products, base)
-        linksets: list[links.Linkset] = []
-        if with_links:
-            progress.update(task, description="linking")
-            linksets, extra = links.build_linksets(products, base)
-            triples.update(extra)
-        progress.update(task, description="writing")
         for r in results:
             result.sources.append(
                 publish.SourceReport(
@@ -128,8 +121,17 @@ def build(
             )
             result.rejections.extend(r.rejections)
             result.warnings.extend(r.warnings)
+        del results  # the records: only the merged products are needed from here
+        triples = build_triples(products, base)
+        linksets: list[links.Linkset] = []
+        if with_links:
+            progress.update(task, description="linking")
+            linksets, extra = links.build_linksets(products, base)
+            triples.update(extra)
+        progress.update(task, description="writing")
         result.products = len(products)
         result.triples = len(triples)
+        del products  # only the triples are needed from here
         result.files = _write(out, base, triples, linksets, result, gzip_nt)
     return result
 
@@ -142,22 +144,22 @@ def _write(
     result: BuildResult,
     gzip_nt: bool,
 ) -> dict[str, Path]:
+    """Write the release; ``triples`` is emptied on the way (its objects are most of the memory)."""
     built = dt.datetime.now(dt.UTC).replace(microsecond=0)
     with publish.release_dir(out) as tmp:
         files: dict[str, Path] = {}
         nt_name = "epar.nt.gz" if gzip_nt else "epar.nt"
         files[nt_name] = tmp / nt_name
-        ntriples = publish.sorted_ntriples(triples)
-        publish.write_bytes(files[nt_name], ntriples, gz=gzip_nt)
-        ordered = publish.in_ntriples_order(ntriples)
-        del ntriples
+        publish.write_sorted_ntriples(files[nt_name], triples, gz=gzip_nt)  # empties the set
+        # the other dumps read the sorted lines back, one at a time
         files["epar.ttl"] = tmp / "epar.ttl"
-        publish.write_bytes(files["epar.ttl"], publish.turtle(ordered, presorted=True))
-        context = publish.jsonld_context(ordered)
+        publish.write_bytes(files["epar.ttl"], publish.turtle(publish.read_ntriples(files[nt_name]), presorted=True))
+        stats, context = publish.stats_and_context(publish.read_lines(files[nt_name]))
         files["context.jsonld"] = tmp / "context.jsonld"
         publish.write_json(files["context.jsonld"], context)
         files["epar.jsonld"] = tmp / "epar.jsonld"
-        publish.write_json(files["epar.jsonld"], publish.compact_jsonld(ordered, context, presorted=True), pretty=False)
+        nodes = publish.jsonld_lines(publish.read_lines(files[nt_name]), context)
+        publish.write_jsonld(files["epar.jsonld"], context, nodes)
         for ls in linksets:
             name = f"links-{ls.name}.nt"
             files[name] = tmp / name
@@ -169,7 +171,7 @@ def _write(
             files["warnings.csv"] = tmp / "warnings.csv"
             publish.write_rejections(files["warnings.csv"], result.warnings)
         void = publish.void_triples(
-            base, triples, result.sources, dict(files), built, links.void_description(linksets, base)
+            base, stats, result.sources, dict(files), built, links.void_description(linksets, base)
         )
         (tmp / "void.ttl").write_bytes(publish.turtle(void))
         files["void.ttl"] = tmp / "void.ttl"
