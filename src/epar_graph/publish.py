@@ -12,7 +12,6 @@ import csv
 import datetime as dt
 import gzip
 import hashlib
-import heapq
 import itertools
 import json
 import operator
@@ -116,12 +115,12 @@ def write_sorted_ntriples(path: Path, triples: set[Triple], gz: bool = False, ba
     """Write :func:`sorted_ntriples` of ``triples`` to ``path`` (gzipped if ``gz``), emptying the set.
 
     A batch of triples at a time is serialised, sorted and written to a run
-    file beside ``path``, and its triples dropped; the runs are then merged. So
-    the set's Python objects (most of a build's memory) make way for the next
-    batch, and the sorted lines are never all in memory.
+    file beside ``path``, and its triples dropped, so the set's Python objects
+    (most of a build's memory) make way for the lines instead of living beside
+    them. Once the set is gone the runs are read back and merged by one sort
+    (which finds the sorted runs).
     """
     runs: list[Path] = []
-    opened: list[IO[bytes]] = []
     try:
         while triples:
             chunk = [triples.pop() for _ in range(min(batch, len(triples)))]
@@ -134,20 +133,22 @@ def write_sorted_ntriples(path: Path, triples: set[Triple], gz: bool = False, ba
             runs.append(path.with_name(f".{path.name}.run-{len(runs)}"))
             runs[-1].write_bytes(b"".join(lines))
             del lines
-        opened.extend(run.open("rb") for run in runs)
+        lines = []
+        for run in runs:
+            lines.extend(run.read_bytes().splitlines(keepends=True))
+            run.unlink()
+        lines.sort()
         with open(path, "wb") as raw:
             out = gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") if gz else raw
             with out:
                 pending: list[bytes] = []
-                for line, _ in itertools.groupby(heapq.merge(*opened)):
+                for line, _ in itertools.groupby(lines):
                     pending.append(line)
                     if len(pending) >= batch:
                         out.write(b"".join(pending))
                         pending.clear()
                 out.write(b"".join(pending))
     finally:
-        for f in opened:
-            f.close()
         for run in runs:
             run.unlink(missing_ok=True)
 
