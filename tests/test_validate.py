@@ -6,11 +6,17 @@ sh:maxCount, give the wrong datatype, pattern, class, language, ... — and
 checks that pySHACL reports exactly that shape and constraint. A constraint
 that cannot fire protects nothing; a new kind of constraint fails
 ``test_every_constraint_kind_has_a_mutation`` until a mutation is added here.
+
+Every mutation is also checked with the fast engine (SPARQL on pyoxigraph),
+with pySHACL as the reference: the same results (focus node, path, value,
+shape, constraint, severity, message), the same conformance and an isomorphic
+results graph, nested ``sh:detail`` results included.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import gzip
 import json
 import os
@@ -40,6 +46,7 @@ from epar_graph.validate import (
     render_text,
     render_turtle,
     run_validate,
+    validate_files,
     validate_graph,
 )
 
@@ -284,6 +291,21 @@ def _fired(report: ValidationReport) -> set[tuple[rdflib.term.Node, rdflib.term.
     }
 
 
+def _on_both_engines(g: rdflib.Graph) -> ValidationReport:
+    """pySHACL's report on ``g``, after checking that the fast engine gives exactly the same."""
+    reference = validate_graph(g, engine="pyshacl")
+    fast = validate_graph(g, engine="fast")
+    assert reference.engine == "pyshacl"
+    assert fast.engine == "fast", "the fast engine handed over to pySHACL"
+    assert fast.violations == reference.violations
+    assert fast.conforms is reference.conforms
+    assert fast.triples == reference.triples
+    assert fast.shapes == reference.shapes
+    assert _fired(fast) == _fired(reference)
+    assert isomorphic(fast.results_graph, reference.results_graph)
+    return reference
+
+
 def _related(shape: URIRef) -> set[str]:
     """The shape, the sh:node constraints through which it is checked, and the
     shapes that compare their values with its path (sh:lessThanOrEquals) or
@@ -302,7 +324,7 @@ def _related(shape: URIRef) -> set[str]:
 
 
 def test_valid_fixture_conforms() -> None:
-    report = validate_graph(_fixture())
+    report = _on_both_engines(_fixture())
     assert report.violations == []
     assert report.conforms
     assert report.triples == len(_fixture())
@@ -326,7 +348,7 @@ def test_constraint_fires(constraint: Constraint) -> None:
     for focus in _candidates(_FIXTURE, constraint)[:4]:
         g = _fixture()
         _mutate(g, constraint, focus)
-        report = validate_graph(g)
+        report = _on_both_engines(g)
         fired = _fired(report)
         shapes = {v.shape for v in report.violations}
         tried.append((focus, sorted(str(s) for s in shapes)))
@@ -372,9 +394,9 @@ def test_shapes_follow_a_configured_base_iri(monkeypatch: pytest.MonkeyPatch) ->
     for s, p, o in _FIXTURE:
         g.add((rebase(s), p, rebase(o)))
     monkeypatch.setenv("EPAR_BASE", base)
-    assert validate_graph(g).violations == []
+    assert _on_both_engines(g).violations == []
     monkeypatch.delenv("EPAR_BASE")
-    report = validate_graph(g)
+    report = _on_both_engines(g)
     # Under the default base the concepts are in no known scheme, and no status is a known one.
     assert {(v.constraint, v.severity) for v in report.violations} == {
         (str(SH.NodeConstraintComponent), "Violation"),
@@ -396,7 +418,7 @@ def _broken() -> rdflib.Graph:
 
 @pytest.fixture(scope="module")
 def broken_report() -> ValidationReport:
-    return validate_graph(_broken())
+    return _on_both_engines(_broken())
 
 
 def test_violations_name_focus_path_value_shape_and_message(broken_report: ValidationReport) -> None:
@@ -460,6 +482,207 @@ def test_junit_report_escapes_values_and_lists_every_shape(broken_report: Valida
     text = "".join(f.text or "" for f in failures)
     assert 'EMEA/H/C/<4258> & \\"x\\"' in text or 'EMEA/H/C/<4258> & "x"' in text
     assert "\x01" not in text
+
+
+# --- the fast engine: pySHACL's results, or pySHACL itself -----------------------
+
+FIXTURE_TEXT = VALID.read_text(encoding="utf-8")
+AUTH = "<https://w3id.org/epar/authorisation/EMEA-H-C-004258>"
+PRODUCT = "<https://w3id.org/epar/product/EMEA-H-C-004258>"
+QUESTION = "<https://w3id.org/epar/product/EMEA-H-C-004258/question/1>"
+DATASET = "<https://w3id.org/epar/dataset>"
+
+
+def _fixture_file(tmp_path: Path, extra: str, name: str = "data.ttl") -> Path:
+    """The fixture as Turtle with ``extra`` statements: both engines parse the same text."""
+    path = tmp_path / name
+    path.write_text(FIXTURE_TEXT + "\n" + extra + "\n", encoding="utf-8")
+    return path
+
+
+def _files_on_both_engines(files: list[Path], engine: str = "fast") -> ValidationReport:
+    """pySHACL's report on ``files``, after checking the fast path's (run by ``engine``) is the same."""
+    reference = validate_files(files, engine="pyshacl")
+    fast = validate_files(files, engine="fast")
+    assert reference.engine == "pyshacl"
+    assert fast.engine == engine
+    assert fast.violations == reference.violations
+    assert fast.conforms is reference.conforms
+    assert fast.triples == reference.triples
+    return reference
+
+
+#: Values the fast engine reads as rdflib does, and decides itself (each added to the fixture).
+EXACT = {
+    "ill-typed date": f'{AUTH} epar:authorisationDate "2018-02-30"^^xsd:date .',
+    "year zero": f'{AUTH} epar:authorisationDate "0000-03-01"^^xsd:date .',
+    "integer spelled 01": f'{QUESTION} schema:position "01"^^xsd:integer .',
+    "integer spelled +0": f'{QUESTION} schema:position "+0"^^xsd:integer .',
+    "integer beyond 64 bits": f'{QUESTION} schema:position "99999999999999999999999"^^xsd:integer .',
+    "boolean spelled 1": f'{PRODUCT} epar:isOrphan "1"^^xsd:boolean .',
+    "boolean revision number": f"{AUTH} epar:revisionNumber true .",
+    "date revision number": f'{AUTH} epar:revisionNumber "2020-01-01"^^xsd:date .',
+    "negative count": f"{DATASET} epar:recordsRejected -1 .",
+    "string withdrawal date": f'{AUTH} epar:withdrawalDate "2024-12-13" .',
+    "IRI withdrawal date": f"{AUTH} epar:withdrawalDate <urn:x:later> .",
+    "integer withdrawal date": f"{AUTH} epar:withdrawalDate 5 .",
+    "number with a final newline": f'{AUTH} epar:productNumber "EMEA/H/C/004258\\n" .',  # Python's $ takes it
+    "quotes, newline, backslash": f'{AUTH} epar:productNumber "EMEA \\"x\\"\\nline2 \\\\ end\\"" .',
+    "carriage return": f'{AUTH} epar:productNumber "EMEA\\r/x" .',
+    "tagged product number": f'{AUTH} epar:productNumber "EMEA/H/C/004258"@en .',
+    "integer product number": f'{AUTH} epar:productNumber "004258"^^xsd:integer .',
+    "full-width digits": f'{AUTH} epar:productNumber "EMEA/H/C/\uff10\uff10\uff14\uff12\uff15\uff18" .',
+    "IRI common name": f"{PRODUCT} epar:commonName <urn:x:name> .",
+    "regional language tag": f'{PRODUCT} epar:therapeuticIndication "x"@en-gb .',
+    "untagged indication": f'{PRODUCT} epar:therapeuticIndication "x" .',
+    "literal authorisation": f'{PRODUCT} epar:authorisation "not a node" .',
+    "blank node holder": f"{AUTH} epar:holder [ a epar:Organisation ; rdfs:label \"x\" ] .",
+    "unknown status": f"{AUTH} epar:authorisationStatus <https://w3id.org/epar/status/paused> .",
+}
+
+
+@pytest.mark.parametrize("extra", EXACT.values(), ids=EXACT.keys())
+def test_fast_engine_decides_odd_values_as_pyshacl(tmp_path: Path, extra: str) -> None:
+    _files_on_both_engines([_fixture_file(tmp_path, extra)])
+
+
+#: Values whose spelling rdflib changes, or that the store keeps only in canonical form: pySHACL checks them.
+HANDED_OVER = {
+    "boolean spelled TRUE": f'{PRODUCT} epar:isOrphan "TRUE"^^xsd:boolean .',
+    "date with a time zone": f'{AUTH} epar:authorisationDate "2025-03-01Z"^^xsd:date .',
+    "integer with a space": f'{QUESTION} schema:position " 2"^^xsd:integer .',
+    "decimal count": f'{DATASET} epar:recordsRead "5.0"^^xsd:decimal .',
+    "dateTime withdrawal": f'{AUTH} epar:withdrawalDate "2010-01-01T00:00:00"^^xsd:dateTime .',
+    "custom datatype": f'{PRODUCT} epar:commonName "x"^^<urn:x:datatype> .',
+}
+
+
+@pytest.mark.parametrize("extra", HANDED_OVER.values(), ids=HANDED_OVER.keys())
+def test_fast_engine_hands_over_values_it_cannot_read_as_rdflib(tmp_path: Path, extra: str) -> None:
+    _files_on_both_engines([_fixture_file(tmp_path, extra)], engine="pyshacl")
+
+
+def test_fast_engine_takes_subclasses_into_account(tmp_path: Path) -> None:
+    """sh:targetClass and sh:class reach instances of subclasses (rdfs:subClassOf in the data)."""
+    extra = """
+    <urn:x:Special> rdfs:subClassOf epar:MedicinalProduct .
+    <urn:x:SpecialAuthorisation> rdfs:subClassOf epar:MarketingAuthorisation .
+    <urn:x:p1> a <urn:x:Special> .
+    <urn:x:p2> a <urn:x:Special> ; rdfs:label "p2" ; epar:authorisation <urn:x:a2> .
+    <urn:x:a2> a <urn:x:SpecialAuthorisation> ; rdfs:label "a2" ; epar:productNumber "EMEA/H/C/999999" .
+    """
+    report = _files_on_both_engines([_fixture_file(tmp_path, extra)])
+    focus = {v.focus_node for v in report.violations}
+    assert "urn:x:p1" in focus and "urn:x:a2" in focus  # targeted through the subclass
+    assert not any(v.focus_node == "urn:x:p2" and v.constraint.endswith("#ClassConstraintComponent")
+                   for v in report.violations)  # urn:x:a2 is a MarketingAuthorisation through its class
+
+
+def test_fast_engine_evaluates_other_shapes_it_supports(tmp_path: Path) -> None:
+    """Targets, paths and node-level constraints the project's shapes do not use, checked against pySHACL."""
+    shapes = tmp_path / "shapes.ttl"
+    shapes.write_text(
+        "@prefix sh: <http://www.w3.org/ns/shacl#> .\n"
+        "@prefix epar: <https://w3id.org/epar/ontology#> .\n"
+        "@prefix rdfs: <http://www.w3.org/2000/01/rdf-schema#> .\n"
+        "<urn:s:Holder> a sh:NodeShape ; sh:targetObjectsOf epar:holder ;\n"
+        "  sh:class epar:Organisation ; sh:nodeKind sh:IRI ; sh:message \"holder\"@en ;\n"
+        "  sh:property <urn:s:Holds> .\n"
+        "<urn:s:Holds> a sh:PropertyShape ; sh:path [ sh:inversePath epar:holder ] ;\n"
+        "  sh:minCount 1 ; sh:class epar:MarketingAuthorisation ; sh:message \"holds\"@en .\n"
+        "<urn:s:Named> a sh:NodeShape ; sh:targetNode <urn:x:nowhere> , <https://w3id.org/epar/status/withdrawn> ;\n"
+        "  sh:in ( <https://w3id.org/epar/status/withdrawn> ) ; sh:severity sh:Info ; sh:message \"named\"@en ;\n"
+        "  sh:property <urn:s:Label> .\n"
+        "<urn:s:Label> a sh:PropertyShape ; sh:path rdfs:label ; sh:minCount 1 ; sh:message \"label\"@en .\n"
+        "<urn:s:Chain> a sh:PropertyShape ; sh:targetClass epar:MedicinalProduct ;\n"
+        "  sh:path ( epar:authorisation epar:holder rdfs:label ) ; sh:maxCount 0 ; sh:severity sh:Warning ;\n"
+        "  sh:message \"chain\"@en , \"Kette\"@de .\n"
+        "<urn:s:Off> a sh:NodeShape ; sh:targetClass epar:MedicinalProduct ; sh:deactivated true ;\n"
+        "  sh:nodeKind sh:Literal ; sh:message \"off\"@en .\n"
+        "<urn:s:Case> a sh:PropertyShape ; sh:targetClass epar:MarketingAuthorisation ; sh:path epar:productNumber ;\n"
+        "  sh:pattern \"^emea/h\" ; sh:flags \"i\" ; sh:message \"case\"@en .\n",
+        encoding="utf-8",
+    )
+    data = [_fixture_file(tmp_path, "")]
+    reference = validate_files(data, shapes, engine="pyshacl")
+    fast = validate_files(data, shapes, engine="fast")
+    assert fast.engine == "fast"
+    assert (fast.conforms, fast.violations) == (reference.conforms, reference.violations)
+    assert {v.shape for v in reference.violations} >= {"urn:s:Chain", "urn:s:Named", "urn:s:Label", "urn:s:Case"}
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        "sh:or ( [ sh:path rdfs:label ; sh:minCount 1 ] [ sh:path epar:commonName ; sh:minCount 1 ] )",
+        "sh:closed true",
+        "sh:property [ sh:path [ sh:zeroOrMorePath rdfs:label ] ; sh:minCount 2 ; sh:message \"m\" ]",
+        "sh:property [ sh:path rdfs:label ; sh:minCount 2 ; sh:message \"m\" ]",
+        "sh:property [ sh:path rdfs:label ; sh:maxCount 0 ]",  # no message: pySHACL words its own
+    ],
+    ids=["or", "closed", "zero-or-more path", "minCount 2", "no message"],
+)
+def test_fast_engine_hands_over_shapes_outside_its_subset(tmp_path: Path, shape: str) -> None:
+    shapes = tmp_path / "shapes.ttl"
+    shapes.write_text(
+        "@prefix sh: <http://www.w3.org/ns/shacl#> .\n@prefix epar: <https://w3id.org/epar/ontology#> .\n"
+        "@prefix rdfs: <http://www.w3.org/2000/01/rdf-schema#> .\n"
+        f"<urn:s:S> a sh:NodeShape ; sh:targetClass epar:MedicinalProduct ; sh:message \"m\"@en ; {shape} .\n",
+        encoding="utf-8",
+    )
+    fast = validate_files([VALID], shapes, engine="fast")
+    reference = validate_files([VALID], shapes, engine="pyshacl")
+    assert fast.engine == "pyshacl"
+    assert (fast.conforms, fast.violations) == (reference.conforms, reference.violations)
+
+
+SYNTAXES = {
+    "g.nt": "nt",
+    "g.ttl": "turtle",
+    "g.jsonld": "json-ld",
+    "g.rdf": "xml",
+    "g-no-extension": "turtle",
+}
+
+
+@pytest.mark.parametrize("name", [*SYNTAXES, "g.nt.gz", "bom.ttl"])
+def test_fast_engine_reads_every_syntax_itself(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    g = _broken()
+    auth = URIRef("https://w3id.org/epar/authorisation/EMEA-H-C-004258")
+    g.set((auth, URIRef(EPAR + "productNumber"), Literal('EMEA/H/C/<4258> & "x"')))  # XML 1.0 cannot carry \x01
+    if name == "g.nt.gz":
+        path.write_bytes(gzip.compress(g.serialize(format="nt").encode("utf-8")))
+    elif name == "bom.ttl":
+        path.write_bytes(b"\xef\xbb\xbf" + g.serialize(format="turtle").encode("utf-8"))
+    else:
+        path.write_text(g.serialize(format=SYNTAXES[name]), encoding="utf-8")
+    report = _files_on_both_engines([path])
+    assert len(report.violations) == 2
+
+
+def test_fast_engine_gives_the_collector_back(tmp_path: Path) -> None:
+    """The fast engine turns Python's cycle collector off while it runs, and on again, even on failure."""
+    assert gc.isenabled()
+    assert validate_files([VALID]).engine == "fast"
+    assert gc.isenabled()
+    with pytest.raises(UnreadableInput):
+        validate_files([VALID, tmp_path / "absent.ttl"])
+    assert gc.isenabled()
+
+
+def test_blank_nodes_of_different_files_stay_apart(tmp_path: Path) -> None:
+    """As in rdflib, ``_:b`` in one file is not ``_:b`` in another."""
+    first = _fixture_file(tmp_path, "_:b a epar:ActiveSubstance .", "first.ttl")
+    second = tmp_path / "second.ttl"
+    second.write_text('_:b <http://www.w3.org/2000/01/rdf-schema#label> "named" .\n', encoding="utf-8")
+    reference = validate_files([first, second], engine="pyshacl")
+    fast = validate_files([first, second], engine="fast")
+    assert fast.engine == "fast"
+    blank = [(v.shape, v.constraint) for v in reference.violations]
+    assert blank == [(v.shape, v.constraint) for v in fast.violations]  # blank node ids differ, not the results
+    assert blank == [("https://w3id.org/epar/shapes#ActiveSubstance-label", str(SH.MinCountConstraintComponent))]
+    assert fast.triples == reference.triples
 
 
 # --- loading ------------------------------------------------------------------
@@ -583,6 +806,39 @@ def test_run_validate_rejects_unknown_format(capsys: pytest.CaptureFixture[str])
     assert "yaml" in capsys.readouterr().err
 
 
+def test_run_validate_rejects_unknown_engine(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_validate([VALID], "text", None, None, engine="turbo") == 2
+    assert "turbo" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "reason"),
+    [
+        ("binary.ttl", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "binary"),
+        ("latin1.ttl", "<urn:x:a> <urn:x:p> \"caf\xe9\" .".encode("latin-1"), "UTF-8"),
+        ("broken.ttl", b"<urn:x:a> <urn:x:p> .\n", "not valid turtle"),
+        ("broken.jsonld", b'{"@id": ', "not valid json-ld"),
+        ("broken.rdf", b"<rdf:RDF><oops>", "not valid xml"),
+        ("broken.nt.gz", b"\x1f\x8b\x08\x00truncated", "gzip"),
+        ("folder", None, "directory"),
+        ("absent.ttl", None, "no such file"),
+    ],
+)
+@pytest.mark.parametrize("engine", ["fast", "pyshacl"])
+def test_run_validate_words_unreadable_input_alike_on_both_engines(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, content: bytes | None, reason: str, engine: str
+) -> None:
+    path = tmp_path / name
+    if content is not None:
+        path.write_bytes(content)
+    elif name == "folder":
+        path.mkdir()
+    assert run_validate([VALID, path], "text", None, None, engine=engine) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert str(path) in err and reason in err
+
+
 def _command() -> list[str]:
     script = Path(sys.executable).parent / "epar-graph"
     if script.exists():
@@ -602,6 +858,8 @@ def cli_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 CLI_CASES = {
     "valid": ["{valid}"],
     "text": ["{dir}/broken.ttl"],
+    "pyshacl": ["{dir}/broken.ttl", "--engine", "pyshacl"],
+    "bad-engine": ["{dir}/broken.ttl", "--engine", "turbo"],
     "turtle": ["{dir}/broken.ttl", "--format", "turtle"],
     "json": ["{dir}/broken.ttl", "--format", "json"],
     "junit": ["{dir}/broken.ttl", "-f", "junit", "--output", "{dir}/out/report.xml"],
@@ -634,6 +892,31 @@ def cli(cli_dir: Path) -> dict[str, subprocess.CompletedProcess[str]]:
 def test_cli_exit_0_when_data_conforms(cli: dict[str, subprocess.CompletedProcess[str]]) -> None:
     assert cli["valid"].returncode == 0, cli["valid"].stderr
     assert cli["valid"].stdout.startswith("Conforms:")
+    assert cli["valid"].stderr == ""  # no progress bar when stderr is not a terminal
+
+
+def test_fast_engine_needs_neither_rdflib_nor_pyshacl(cli_dir: Path) -> None:
+    """On data it reads itself, the fast engine imports neither (they take longer to import than it runs)."""
+    run = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "epar_graph.cli", "validate", str(cli_dir / "broken.ttl"),
+         "-f", "json"],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
+    assert run.returncode == 1, run.stderr[-2000:]
+    assert json.loads(run.stdout)["violationCount"] == 2
+    modules = {line.rsplit("|", 1)[1].strip() for line in run.stderr.splitlines() if line.startswith("import time:")}
+    assert "pyoxigraph" in modules
+    assert not {m for m in modules if m.split(".")[0] in ("rdflib", "pyshacl")}
+
+
+def test_cli_engines_print_the_same_report(cli: dict[str, subprocess.CompletedProcess[str]]) -> None:
+    assert cli["pyshacl"].returncode == cli["text"].returncode == 1
+    assert cli["pyshacl"].stdout == cli["text"].stdout
+
+
+def test_cli_refuses_an_unknown_engine(cli: dict[str, subprocess.CompletedProcess[str]]) -> None:
+    assert cli["bad-engine"].returncode == 2
+    assert "turbo" in cli["bad-engine"].stderr
 
 
 def test_cli_exit_1_with_text_report(cli: dict[str, subprocess.CompletedProcess[str]]) -> None:
@@ -666,6 +949,51 @@ def test_cli_junit_format_written_to_output_file(
     suite = ET.parse(cli_dir / "out" / "report.xml").getroot()
     assert suite.tag == "testsuite"
     assert len(suite.findall("testcase/failure")) == 2
+
+
+def _on_a_terminal(args: list[str]) -> tuple[int, str]:
+    """Run the command in a pseudo-terminal (so it sees a TTY) and return its exit code and output."""
+    import pty
+
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "COLUMNS": "100", "TERM": "xterm"}
+    command = [*_command(), "validate", *args]
+    pid, fd = pty.fork()
+    if pid == 0:  # the child
+        os.execve(command[0], command, env)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(fd)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), b"".join(chunks).decode("utf-8", "replace")
+
+
+@pytest.mark.parametrize("engine", ["fast", "pyshacl"])
+def test_cli_shows_a_progress_bar_on_a_terminal(cli_dir: Path, engine: str) -> None:
+    code, output = _on_a_terminal([str(cli_dir / "broken.ttl"), "--engine", engine])
+    assert code == 1
+    for phase in ("parsing broken.ttl", "checking shapes", "writing the report"):
+        assert phase in output
+    assert "Does not conform" in output
+
+
+def test_cli_quiet_hides_the_progress_bar(cli_dir: Path) -> None:
+    code, output = _on_a_terminal([str(VALID), "--quiet"])
+    assert code == 0
+    assert "Conforms:" in output
+    assert "checking shapes" not in output
+
+
+def test_cli_progress_bar_leaves_errors_readable(cli_dir: Path) -> None:
+    code, output = _on_a_terminal([str(cli_dir / "malformed.ttl")])
+    assert code == 2
+    assert "malformed.ttl" in output and "Traceback" not in output
 
 
 @pytest.mark.parametrize("case", ["binary", "malformed"])

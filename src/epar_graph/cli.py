@@ -119,6 +119,11 @@ class ReportFormat(StrEnum):
     junit = "junit"
 
 
+class Engine(StrEnum):
+    fast = "fast"
+    pyshacl = "pyshacl"
+
+
 @app.command()
 def validate(
     files: Annotated[
@@ -128,6 +133,12 @@ def validate(
     format: Annotated[ReportFormat, typer.Option("--format", "-f", help="Report format.")] = ReportFormat.text,
     shapes: Annotated[Path | None, typer.Option(help="SHACL shapes file (default: shapes/epar.shacl.ttl).")] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the report here.")] = None,
+    engine: Annotated[
+        Engine,
+        typer.Option(help="fast: SPARQL on pyoxigraph, the same results as pySHACL (which it hands over to for "
+                     "shapes or input it cannot check exactly); pyshacl: the reference engine."),
+    ] = Engine.fast,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Check RDF data against the SHACL shapes.
 
@@ -135,7 +146,11 @@ def validate(
     """
     from epar_graph.validate import run_validate
 
-    raise typer.Exit(run_validate(files or [config.DEFAULT_OUT / "epar.ttl"], format.value, shapes, output))
+    raise typer.Exit(
+        run_validate(
+            files or [config.DEFAULT_OUT / "epar.ttl"], format.value, shapes, output, engine=engine.value, quiet=quiet
+        )
+    )
 
 
 class QueryFormat(StrEnum):

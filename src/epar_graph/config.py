@@ -17,6 +17,15 @@ DEFAULT_OUT = Path("dist")
 
 DEFAULT_BASE = "https://w3id.org/epar/"
 
+#: Defaults of ``epar-graph links``, kept here so that the command line can show them
+#: without importing the modules that do the work (see ``refresh`` and ``links``).
+REFRESH_ENDPOINT = "https://query.wikidata.org/sparql"
+REFRESH_TABLE = DATA_DIR / "links" / "wikidata-refresh.csv"
+REFRESH_TIMEOUT = 60.0
+#: look-up keys per query: small enough for Wikidata's URL and time limits
+REFRESH_BATCH = 200
+MESH_TABLE = "links/mesh-therapeutic-areas.csv"
+
 
 def base_iri() -> str:
     """The base under which entity IRIs are minted (``EPAR_BASE`` overrides it)."""

@@ -220,9 +220,11 @@ class GraphBuilder:
         node = NamedNode(iri)
         pref = self._pref.setdefault(iri, {})
         for lang, text in (labels or {}).items():
-            if pref.setdefault(lang, text) == text:
+            known = pref.get(lang)
+            if known is None:  # added once: the set would only drop the repeats
+                pref[lang] = text
                 self.add(node, SKOS.prefLabel, Literal(text, language=lang))
-            else:
+            elif known != text:
                 self.add(node, SKOS.altLabel, Literal(text, language=lang))
         if iri in self._concepts:
             return node
@@ -274,12 +276,13 @@ class GraphBuilder:
         name are kept as skos:altLabel so every node has exactly one label.
         """
         node = NamedNode(iri)
-        first = self._names.setdefault(iri, name)
-        if first != name:
+        first = self._names.get(iri)
+        if first is None:  # added once: the set would only drop the repeats
+            self._names[iri] = name
+            self.add(node, RDF.type, cls)
+            self.add(node, RDFS.label, Literal(name))
+        elif first != name:
             self.add(node, SKOS.altLabel, Literal(name))
-            return node
-        self.add(node, RDF.type, cls)
-        self.add(node, RDFS.label, Literal(name))
         return node
 
     def organisation(self, name: str, address: Address | None) -> NamedNode:

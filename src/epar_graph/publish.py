@@ -12,11 +12,15 @@ import csv
 import datetime as dt
 import gzip
 import hashlib
+import itertools
 import json
+import operator
+import re
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO, cast
 
 import pyoxigraph
 from pyoxigraph import Literal, NamedNode, RdfFormat, Triple
@@ -104,6 +108,175 @@ def in_ntriples_order(ntriples: bytes) -> list[Triple]:
     return [quad.triple for quad in pyoxigraph.parse(ntriples, format=RdfFormat.N_TRIPLES)]
 
 
+def write_sorted_ntriples(path: Path, triples: set[Triple], gz: bool = False, batch: int = 100_000) -> None:
+    """Write :func:`sorted_ntriples` of ``triples`` to ``path`` (gzipped if ``gz``), emptying the set.
+
+    A batch of triples at a time is serialised, sorted and written to a run
+    file beside ``path``, and its triples dropped, so the set's Python objects
+    (most of a build's memory) make way for the lines instead of living beside
+    them. Once the set is gone the runs are read back and merged by one sort
+    (which finds the sorted runs).
+    """
+    runs: list[Path] = []
+    try:
+        while triples:
+            chunk = [triples.pop() for _ in range(min(batch, len(triples)))]
+            data = pyoxigraph.serialize(chunk, format=RdfFormat.N_TRIPLES)
+            assert data is not None
+            del chunk
+            lines = data.splitlines(keepends=True)
+            del data
+            lines.sort()
+            runs.append(path.with_name(f".{path.name}.run-{len(runs)}"))
+            runs[-1].write_bytes(b"".join(lines))
+            del lines
+        lines = []
+        for run in runs:
+            lines.extend(run.read_bytes().splitlines(keepends=True))
+            run.unlink()
+        lines.sort()
+        with open(path, "wb") as raw:
+            out = gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") if gz else raw
+            with out:
+                pending: list[bytes] = []
+                for line, _ in itertools.groupby(lines):
+                    pending.append(line)
+                    if len(pending) >= batch:
+                        out.write(b"".join(pending))
+                        pending.clear()
+                out.write(b"".join(pending))
+    finally:
+        for run in runs:
+            run.unlink(missing_ok=True)
+
+
+def read_ntriples(path: Path) -> Iterator[Triple]:
+    """The triples of an N-Triples file (gzipped or not), streamed."""
+    with path.open("rb") as raw:
+        f = cast(IO[bytes], gzip.GzipFile(fileobj=raw) if path.name.endswith(".gz") else raw)
+        for quad in pyoxigraph.parse(f, format=RdfFormat.N_TRIPLES):
+            yield quad.triple
+
+
+def read_lines(path: Path) -> Iterator[bytes]:
+    """The lines of a file (gzipped or not), streamed."""
+    with path.open("rb") as raw:
+        yield from cast(IO[bytes], gzip.GzipFile(fileobj=raw) if path.name.endswith(".gz") else raw)
+
+
+#: N-Triples escapes, as pyoxigraph writes them.
+_ESCAPE = re.compile(r"\\(?:u([0-9A-Fa-f]{4})|U([0-9A-Fa-f]{8})|(.))")
+_ESCAPED = {"t": "\t", "b": "\b", "n": "\n", "r": "\r", "f": "\f", '"': '"', "'": "'", "\\": "\\"}
+
+
+def _unescape(text: str) -> str:
+    if "\\" not in text:
+        return text
+    return _ESCAPE.sub(lambda m: chr(int(m[1] or m[2], 16)) if m[3] is None else _ESCAPED[m[3]], text)
+
+
+#: An object of a line: ("@id", IRI) or (datatype IRI, lexical form) or ("@lang", lexical form, language).
+LineObject = tuple[str, ...]
+
+
+#: A line as pyoxigraph writes N-Triples: subject and predicate IRIs, then an IRI or a literal.
+_LINE = re.compile(r'<([^>]*)> <([^>]*)> (?:<([^>]*)>|"(.*)"(?:@(\S+)|\^\^<([^>]*)>)?) \.\n?', re.S)
+
+
+def split_line(data: bytes) -> tuple[str, str, LineObject]:
+    """(subject IRI, predicate IRI, object) of an N-Triples line as pyoxigraph writes it (no blank nodes)."""
+    m = _LINE.fullmatch(data.decode("utf-8"))
+    if m is None:
+        raise ValueError(f"unexpected N-Triples line {data!r}")
+    s, p, iri, text, lang, datatype = m.groups()
+    if iri is not None:
+        return s, p, ("@id", iri)
+    text = _unescape(text)
+    if lang is not None:
+        return s, p, ("@lang", text, lang)
+    return s, p, (datatype or XSD.string.value, text)
+
+
+@dataclass
+class GraphStats:
+    """What the VoID description counts, gathered in one pass over the lines."""
+
+    triples: int = 0
+    subjects: list[str] = field(default_factory=list)
+    predicates: set[str] = field(default_factory=set)
+    classes: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+
+
+def stats_and_context(lines: Iterable[bytes]) -> tuple[GraphStats, dict[str, object]]:
+    """The VoID counts and the JSON-LD context (as :func:`jsonld_context`) of sorted N-Triples lines."""
+    stats = GraphStats()
+    kinds: dict[str, set[str]] = defaultdict(set)
+    rdf_type = RDF.type.value
+    last = None
+    for line in lines:
+        s, p, o = split_line(line)
+        stats.triples += 1
+        if s != last:  # the lines of one subject are contiguous
+            stats.subjects.append(s)
+            last = s
+        stats.predicates.add(p)
+        if o[0] == "@id":
+            if p == rdf_type:
+                stats.classes[o[1]].add(s)
+            else:
+                kinds[p].add("@id")
+        else:
+            kinds[p].add(o[0])
+    return stats, _context(kinds, set(stats.classes))
+
+
+def jsonld_lines(lines: Iterable[bytes], context: dict[str, object]) -> Iterator[tuple[str, str]]:
+    """(subject, JSON text of its node object) for sorted N-Triples lines, as :func:`compact_jsonld` makes them."""
+    ctx = context["@context"]
+    assert isinstance(ctx, dict)
+    by_iri = _terms(ctx)
+    rdf_type, xsd_string = RDF.type.value, XSD.string.value
+    #: predicate → (its term, the @type its definition coerces to, that type expanded)
+    plan: dict[str, tuple[str, object, str | None]] = {}
+    for iri, (term, definition) in by_iri.items():
+        coerced = definition.get("@type") if isinstance(definition, dict) else None
+        plan[iri] = (term, coerced, _expand(str(coerced), ctx) if coerced else None)
+    encode = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode  # json.dumps's own encoder
+    for subject, group in itertools.groupby(map(split_line, lines), key=operator.itemgetter(0)):
+        node: dict[str, list[object]] = defaultdict(list)
+        for _, p, o in group:
+            kind = o[0]
+            if kind == "@id" and p == rdf_type:
+                node["type"].append(by_iri[o[1]][0] if o[1] in by_iri else o[1])
+                continue
+            term, coerced, expanded = plan.get(p) or (p, None, None)
+            value: object
+            if kind == "@id":
+                value = o[1] if coerced == "@id" else {"@id": o[1]}
+            elif kind == "@lang":
+                value = {"@value": o[1], "@language": o[2]}
+            elif kind == xsd_string or coerced and expanded == kind:
+                value = o[1]
+            else:
+                value = {"@value": o[1], "@type": kind}
+            node[term].append(value)
+        obj: dict[str, object] = {"id": subject}
+        for key, values in sorted(node.items()):
+            obj[key] = values[0] if len(values) == 1 else values
+        yield subject, encode(obj)
+
+
+def write_jsonld(path: Path, context: dict[str, object], nodes: Iterable[tuple[str, str]]) -> None:
+    """The compact JSON-LD document, byte for byte as :func:`write_json` writes :func:`compact_jsonld`'s."""
+    texts = dict(nodes)
+    head = json.dumps({"@context": context["@context"]}, ensure_ascii=False)[:-1]
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(head + ', "@graph": [')
+        for i, subject in enumerate(sorted(texts)):
+            f.write(texts[subject] if i == 0 else ", " + texts[subject])
+        f.write("]}\n")
+
+
 def turtle(triples: Iterable[Triple], presorted: bool = False) -> bytes:
     ordered = triples if presorted else sorted(triples, key=_sort_key)
     data = pyoxigraph.serialize(ordered, format=RdfFormat.TURTLE, prefixes=PREFIXES)
@@ -137,6 +310,11 @@ def jsonld_context(triples: Iterable[Triple]) -> dict[str, object]:
             kinds[p].add("@id")
         elif isinstance(o, Literal):
             kinds[p].add("@lang" if o.language else o.datatype.value)
+    return _context(kinds, classes)
+
+
+def _context(kinds: dict[str, set[str]], classes: set[str]) -> dict[str, object]:
+    """The context for these predicates (with the kinds of their values) and classes."""
     ctx: dict[str, object] = {prefix: base for prefix, base in sorted(PREFIXES.items())}
     ctx["type"] = "@type"
     ctx["id"] = "@id"
@@ -176,12 +354,7 @@ def compact_jsonld(
     """Node objects grouped by subject, keyed by the context's terms."""
     ctx = context["@context"]
     assert isinstance(ctx, dict)
-    by_iri: dict[str, tuple[str, dict[str, object] | str]] = {}
-    for term, definition in ctx.items():
-        if isinstance(definition, dict) and term not in ("type", "id"):
-            by_iri[_expand(str(definition["@id"]), ctx)] = (term, definition)
-        elif isinstance(definition, str) and ":" in definition and not definition.startswith("http"):
-            by_iri[_expand(definition, ctx)] = (term, definition)
+    by_iri = _terms(ctx)
     # a property the context does not name is written as a CURIE where a prefix fits, and
     # an IRI value with the context's alias of "@id": as a JSON-LD processor compacts them
     prefixes = {str(v): k for k, v in ctx.items() if isinstance(v, str) and v.endswith(("/", "#"))}
@@ -227,6 +400,17 @@ def _curie(iri: str, prefixes: dict[str, str]) -> str:
     return f"{prefixes[best]}:{iri[len(best):]}" if best is not None else iri
 
 
+def _terms(ctx: dict[str, object]) -> dict[str, tuple[str, dict[str, object] | str]]:
+    """Full IRI → (term, definition) for the context's terms."""
+    by_iri: dict[str, tuple[str, dict[str, object] | str]] = {}
+    for term, definition in ctx.items():
+        if isinstance(definition, dict) and term not in ("type", "id"):
+            by_iri[_expand(str(definition["@id"]), ctx)] = (term, definition)
+        elif isinstance(definition, str) and ":" in definition and not definition.startswith("http"):
+            by_iri[_expand(definition, ctx)] = (term, definition)
+    return by_iri
+
+
 def _expand(curie: str, ctx: dict[str, object]) -> str:
     prefix, _, local = curie.partition(":")
     base = ctx.get(prefix)
@@ -240,27 +424,40 @@ def _lit_int(n: int) -> Literal:
     return Literal(str(n), datatype=XSD.integer)
 
 
+def graph_stats(triples: Iterable[Triple]) -> GraphStats:
+    """The VoID counts of a set of triples."""
+    stats = GraphStats()
+    subjects: set[str] = set()
+    for t in triples:
+        stats.triples += 1
+        subjects.add(_subject(t))
+        stats.predicates.add(t.predicate.value)
+        if t.predicate == RDF.type and isinstance(t.object, NamedNode):
+            stats.classes[t.object.value].add(_subject(t))
+    stats.subjects = sorted(subjects)
+    return stats
+
+
 def void_triples(
     base: str,
-    triples: set[Triple],
+    triples: set[Triple] | GraphStats,
     sources: list[SourceReport],
     files: dict[str, Path],
     built: dt.datetime,
     extra: Iterable[Triple] = (),
 ) -> list[Triple]:
-    """VoID + DCAT description of the release: counts, sources, dumps, licence."""
+    """VoID + DCAT description of the release: counts, sources, dumps, licence.
+
+    ``triples`` is the graph, or its :class:`GraphStats` when they were counted already.
+    """
     ds = NamedNode(f"{base}dataset")
     out: list[Triple] = []
 
     def add(s: NamedNode, p: NamedNode, o: NamedNode | Literal) -> None:
         out.append(Triple(s, p, o))
 
-    subjects = {_subject(t) for t in triples}
-    classes: dict[str, set[str]] = defaultdict(set)
-    predicates = {t.predicate.value for t in triples}
-    for t in triples:
-        if t.predicate == RDF.type and isinstance(t.object, NamedNode):
-            classes[t.object.value].add(_subject(t))
+    stats = triples if isinstance(triples, GraphStats) else graph_stats(triples)
+    subjects, classes, predicates = stats.subjects, stats.classes, stats.predicates
     add(ds, RDF.type, VOID.Dataset)
     add(ds, RDF.type, DCAT.Dataset)
     add(ds, RDFS.label, Literal("epar-graph", language="en"))
@@ -271,7 +468,7 @@ def void_triples(
         f"European Medicines Agency; {holdings(sources)}.", language="en"))
     add(ds, DCTERMS.license, NamedNode(LICENCE))
     add(ds, DCTERMS.created, Literal(built.isoformat(timespec="seconds"), datatype=XSD.dateTime))
-    add(ds, VOID.triples, _lit_int(len(triples)))
+    add(ds, VOID.triples, _lit_int(stats.triples))
     add(ds, VOID.entities, _lit_int(sum(1 for s in subjects if s.startswith(base))))
     add(ds, VOID.distinctSubjects, _lit_int(len(subjects)))
     add(ds, VOID.classes, _lit_int(len(classes)))

@@ -36,11 +36,11 @@ import httpx
 from epar_graph import config, model
 from epar_graph.read import link_tables as lt
 
-DEFAULT_ENDPOINT = "https://query.wikidata.org/sparql"
-DEFAULT_OUT = config.DATA_DIR / "links" / "wikidata-refresh.csv"
-DEFAULT_TIMEOUT = 60.0
+DEFAULT_ENDPOINT = config.REFRESH_ENDPOINT
+DEFAULT_OUT = config.REFRESH_TABLE
+DEFAULT_TIMEOUT = config.REFRESH_TIMEOUT
 #: look-up keys per query: small enough for Wikidata's URL and time limits
-BATCH = 200
+BATCH = config.REFRESH_BATCH
 EMA_NUMBER_PROPERTY = "P3637"
 ATC_PROPERTY = "P267"
 USER_AGENT = "epar-graph/0.1 (Wikidata link refresh; https://w3id.org/epar/)"

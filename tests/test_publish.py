@@ -1,0 +1,132 @@
+"""The streaming writers of a release give the bytes the whole-graph functions give.
+
+The build writes N-Triples through sorted runs and makes the JSON-LD, its
+context and the VoID counts from the sorted lines, never holding the graph
+twice; :func:`publish.sorted_ntriples`, :func:`publish.compact_jsonld`,
+:func:`publish.jsonld_context` and :func:`publish.void_triples` on the triples
+are the reference.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gc
+import gzip
+from pathlib import Path
+
+import pyoxigraph
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pyoxigraph import Literal, NamedNode, Triple
+
+from epar_graph import config, publish
+from epar_graph.graph import build_triples
+from epar_graph.model import merge_sources
+from epar_graph.namespaces import XSD
+from epar_graph.pipeline import build
+from epar_graph.read import read_source
+
+REPORT = config.DATA_DIR / "ema-medicines-report-2026-03-14.xlsx"
+
+
+@pytest.fixture(scope="module")
+def graph() -> set[Triple]:
+    """The graph of EMA's report of March 2026, with literals that need escaping added."""
+    triples = build_triples(merge_sources([read_source(REPORT).for_merge()]), config.base_iri())
+    odd = NamedNode(config.base_iri() + "product/odd")
+    p = NamedNode("https://w3id.org/epar/ontology#commonName")
+    for text in ['quote " and \\ backslash', "new\nline\r\ttab", "bell \x07 del \x7f", "λ 😀 \u2028", '"', ""]:
+        triples.add(Triple(odd, p, Literal(text)))
+        triples.add(Triple(odd, p, Literal(text, language="en-gb")))
+    triples.add(Triple(odd, p, Literal("7", datatype=NamedNode("urn:x:custom"))))
+    return triples
+
+
+def test_sorted_runs_give_the_sorted_ntriples(graph: set[Triple], tmp_path: Path) -> None:
+    expected = publish.sorted_ntriples(graph)
+    triples = set(graph)
+    publish.write_sorted_ntriples(tmp_path / "epar.nt", triples, batch=5000)
+    assert (tmp_path / "epar.nt").read_bytes() == expected
+    assert not triples  # emptied on the way
+    assert [p.name for p in tmp_path.iterdir()] == ["epar.nt"]  # no run file left
+
+
+def test_sorted_runs_gzipped_give_the_same_bytes(graph: set[Triple], tmp_path: Path) -> None:
+    publish.write_bytes(tmp_path / "whole.nt.gz", publish.sorted_ntriples(graph), gz=True)
+    publish.write_sorted_ntriples(tmp_path / "epar.nt.gz", set(graph), gz=True, batch=20000)
+    assert (tmp_path / "epar.nt.gz").read_bytes() == (tmp_path / "whole.nt.gz").read_bytes()
+    assert list(publish.read_lines(tmp_path / "epar.nt.gz")) == gzip.decompress(
+        (tmp_path / "whole.nt.gz").read_bytes()
+    ).splitlines(keepends=True)
+
+
+def test_an_empty_graph_writes_an_empty_file(tmp_path: Path) -> None:
+    publish.write_sorted_ntriples(tmp_path / "epar.nt", set())
+    assert (tmp_path / "epar.nt").read_bytes() == b""
+
+
+def test_jsonld_context_and_counts_from_lines(graph: set[Triple], tmp_path: Path) -> None:
+    publish.write_sorted_ntriples(tmp_path / "epar.nt", set(graph))
+    ordered = list(publish.read_ntriples(tmp_path / "epar.nt"))
+    stats, context = publish.stats_and_context(publish.read_lines(tmp_path / "epar.nt"))
+    assert context == publish.jsonld_context(ordered)
+    reference = publish.graph_stats(graph)
+    assert stats.triples == reference.triples == len(graph)
+    assert sorted(stats.subjects) == reference.subjects
+    assert stats.predicates == reference.predicates
+    assert stats.classes == reference.classes
+
+    whole = publish.compact_jsonld(ordered, context, presorted=True)
+    publish.write_json(tmp_path / "whole.jsonld", whole, pretty=False)
+    publish.write_jsonld(
+        tmp_path / "epar.jsonld", context, publish.jsonld_lines(publish.read_lines(tmp_path / "epar.nt"), context)
+    )
+    assert (tmp_path / "epar.jsonld").read_bytes() == (tmp_path / "whole.jsonld").read_bytes()
+
+    built = dt.datetime(2026, 3, 14, 6, 0, tzinfo=dt.UTC)
+    files = {"epar.nt": tmp_path / "epar.nt"}
+    assert publish.void_triples(config.base_iri(), stats, [], files, built) == publish.void_triples(
+        config.base_iri(), graph, [], files, built
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    text=st.text(st.characters(blacklist_categories=("Cs",)), max_size=40),
+    lang=st.sampled_from([None, "en", "en-gb", "zh"]),
+    datatype=st.sampled_from([None, XSD.date.value, "urn:x:custom"]),
+)
+def test_split_line_reads_back_what_pyoxigraph_writes(text: str, lang: str | None, datatype: str | None) -> None:
+    if lang:
+        obj = Literal(text, language=lang)
+    elif datatype:
+        obj = Literal(text, datatype=NamedNode(datatype))
+    else:
+        obj = Literal(text)
+    line = pyoxigraph.serialize([Triple(NamedNode("urn:x:s"), NamedNode("urn:x:p"), obj)],
+                                format=pyoxigraph.RdfFormat.N_TRIPLES)
+    assert line is not None
+    s, p, o = publish.split_line(line)
+    assert (s, p) == ("urn:x:s", "urn:x:p")
+    if lang:
+        assert o == ("@lang", text, lang)
+    else:
+        assert o == (datatype or XSD.string.value, text)
+
+
+def test_split_line_refuses_blank_nodes() -> None:
+    with pytest.raises(ValueError):
+        publish.split_line(b'_:b <urn:x:p> "x" .\n')
+
+
+def test_build_gives_the_collector_back(tmp_path: Path) -> None:
+    """The build turns Python's cycle collector off for speed, and on again when done, even on failure."""
+    assert gc.isenabled()
+    build([config.DATA_DIR / "medpath" / "alofisel.txt"], tmp_path / "dist")
+    assert gc.isenabled()
+    with pytest.raises(publish.NotARelease):
+        (tmp_path / "not-a-release").mkdir()
+        (tmp_path / "not-a-release" / "notes.txt").write_text("keep", encoding="utf-8")
+        build([config.DATA_DIR / "medpath" / "alofisel.txt"], tmp_path / "not-a-release")
+    assert gc.isenabled()
