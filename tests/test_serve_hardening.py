@@ -8,14 +8,18 @@ never tight figures.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
-from conftest import LiveServer
+from conftest import EXPLOSIVE_QUERY, LiveServer, start_live_server, wait_until
 
 from epar_graph.serve import querycheck
+from epar_graph.serve.settings import Settings
 
 SPARQL_QUERY = "application/sparql-query"
 RESULTS_JSON = "application/sparql-results+json"
@@ -140,3 +144,63 @@ def test_shape_check_counts_only_code() -> None:
     assert problem is not None and problem.status == 400
     escaped = "SELECT * " + "\\u007B" * 200 + "\\u007D" * 200  # read decoded too, in case a parser decodes them
     assert querycheck.shape_problem(escaped) is not None
+
+
+# --- 3. busy and timeout are 503 with Retry-After on every page ------------------------------
+
+
+@pytest.fixture(scope="module")
+def one_worker_server(serve_data_dir: Path) -> Iterator[LiveServer]:
+    """One worker and no slow lane, so a runaway query really does hold every worker."""
+    server = start_live_server(Settings(data_dir=serve_data_dir, workers=1, slow_workers=0, query_timeout=3.0))
+    yield server
+    server.stop()
+
+
+def _runaways(server: LiveServer, count: int) -> list[threading.Thread]:
+    def run() -> None:
+        with httpx.Client(base_url=server.url, timeout=60) as c:
+            c.get("/sparql", params={"query": EXPLOSIVE_QUERY})
+
+    threads = [threading.Thread(target=run, daemon=True) for _ in range(count)]
+    for t in threads:
+        t.start()
+    return threads
+
+
+@pytest.mark.parametrize(
+    ("path", "accept"),
+    [
+        ("/product/EMEA-H-C-004258", "text/html,application/xhtml+xml,*/*;q=0.8"),
+        ("/product/EMEA-H-C-004258", "text/turtle"),
+        ("/changes", "text/html"),
+    ],
+)
+def test_pages_answer_503_with_retry_after_when_every_worker_is_busy(
+    one_worker_server: LiveServer, caplog: pytest.LogCaptureFixture, path: str, accept: str
+) -> None:
+    caplog.set_level(logging.INFO)
+    threads = _runaways(one_worker_server, 3)
+    try:
+        assert wait_until(lambda: one_worker_server.store.idle_workers() == 0, 10)
+        with httpx.Client(base_url=one_worker_server.url, timeout=60) as c:
+            r = c.get(path, headers={"Accept": accept})
+        assert r.status_code == 503, r.text[:300]
+        assert int(r.headers["Retry-After"]) > 0
+        assert "try again" in r.text.lower()
+        if accept.startswith("text/html"):
+            assert r.headers["content-type"].startswith("text/html")
+        assert not [rec for rec in caplog.records if rec.exc_info], "a traceback was logged"
+    finally:
+        for t in threads:
+            t.join(60)
+    # and once the runaways are gone, the page is served again
+    assert wait_until(lambda: one_worker_server.store.idle_workers() == 1, 20)
+    with httpx.Client(base_url=one_worker_server.url, timeout=60) as c:
+        assert c.get(path, headers={"Accept": accept}).status_code == 200
+
+
+def test_sparql_timeout_carries_retry_after(one_worker_server: LiveServer) -> None:
+    with httpx.Client(base_url=one_worker_server.url, timeout=60) as c:
+        r = c.get("/sparql", params={"query": EXPLOSIVE_QUERY})
+    assert r.status_code == 503 and int(r.headers["Retry-After"]) > 0

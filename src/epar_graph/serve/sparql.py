@@ -248,7 +248,9 @@ async def answer_query(request: Request) -> Response:
     except ServerBusy as exc:
         return _error(ProtocolError(503, f"The server is busy: {exc}. Try again shortly.", {"Retry-After": "2"}))
     except QueryTimeout as exc:
-        return _error(ProtocolError(503, f"Query stopped: {exc}. Narrow it down, or add a LIMIT."))
+        return _error(
+            ProtocolError(503, f"Query stopped: {exc}. Narrow it down, or add a LIMIT.", {"Retry-After": "2"})
+        )
     except ValueError as exc:
         return _error(ProtocolError(400, f"The request cannot be answered: {exc}"))
     except QueryFailed as exc:
