@@ -31,8 +31,8 @@ from epar_graph import config
 from epar_graph.serve.settings import Settings, SettingsError
 
 if TYPE_CHECKING:  # the web stack is imported lazily: query worker processes import this package too
-    from fastapi import APIRouter, FastAPI
-    from fastapi.responses import HTMLResponse
+    from fastapi import APIRouter, FastAPI, Request
+    from fastapi.responses import HTMLResponse, Response
     from starlette.types import ASGIApp, Receive, Scope, Send
 
     from epar_graph.serve.store import SparqlStore
@@ -105,6 +105,39 @@ class SelectiveGZip:
             await self.gzip(scope, receive, send)
 
 
+#: Seconds a client is told to wait (``Retry-After``) when the query workers are busy or a query ran too long.
+RETRY_AFTER_SECONDS = 2
+
+
+async def _unavailable(request: Request, exc: Exception) -> Response:
+    """Busy workers, a query past its time limit or a lost worker, on any page: 503 with Retry-After.
+
+    Routers other than ``/sparql`` let these exceptions rise from the store; without this handler they
+    became 500s with a traceback in the log.
+    """
+    from fastapi.responses import HTMLResponse, PlainTextResponse
+
+    from epar_graph.serve.negotiation import negotiate
+    from epar_graph.serve.store import QueryTimeout, ServerBusy
+
+    if isinstance(exc, ServerBusy):
+        why = "every query worker is busy"
+    elif isinstance(exc, QueryTimeout):
+        why = "answering took longer than the time limit"
+    else:
+        why = "a query worker stopped and is being replaced"
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS), "Cache-Control": "no-store"}
+    log.info("503 for %s: %s (%s)", request.url.path, why, exc)
+    message = f"The server cannot answer right now: {why}. Try again in a few seconds."
+    if negotiate(request.headers.get("accept"), ["text/plain", "text/html"]) == "text/html":
+        body = (
+            "<!doctype html><html lang=en><meta charset=utf-8><title>Busy - EPAR knowledge graph</title>"
+            f"<h1>Try again in a moment</h1><p>{message}</p></html>"
+        )
+        return HTMLResponse(body, status_code=503, headers=headers)
+    return PlainTextResponse(message + "\n", status_code=503, headers=headers)
+
+
 def _optional_router(module: str) -> APIRouter | None:
     """``router`` of an optional serve module (pages, ui), None when it is absent."""
     from fastapi import APIRouter
@@ -126,7 +159,7 @@ def create_app(settings: Settings, store: SparqlStore | None = None) -> FastAPI:
     from fastapi.responses import HTMLResponse
 
     from epar_graph.serve import downloads, sparql
-    from epar_graph.serve.store import OxigraphStore
+    from epar_graph.serve.store import OxigraphStore, QueryFailed, QueryTimeout
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -158,6 +191,8 @@ def create_app(settings: Settings, store: SparqlStore | None = None) -> FastAPI:
     app.state.settings = settings
     if store is not None:
         app.state.store = store
+    app.add_exception_handler(QueryTimeout, _unavailable)  # ServerBusy is a QueryTimeout
+    app.add_exception_handler(QueryFailed, _unavailable)
     app.include_router(sparql.router)
     app.include_router(downloads.router)
     ui_router = _optional_router("ui")

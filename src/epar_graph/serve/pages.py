@@ -350,13 +350,18 @@ def term_href(iri: str, base: str) -> str | None:
 # Store helpers
 
 
+def page_timeout(store: SparqlStore) -> float:
+    """Seconds a page's helper query may run: :data:`PAGE_QUERY_TIMEOUT`, or less when the server's limit is."""
+    return min(PAGE_QUERY_TIMEOUT, float(getattr(store, "default_timeout", PAGE_QUERY_TIMEOUT)))
+
+
 def _prefix_header() -> str:
     return "".join(f"PREFIX {p}: <{ns}>\n" for p, ns in PREFIXES.items())
 
 
 def _select(store: SparqlStore, sparql: str) -> list[dict[str, RdfTerm]]:
     """Run a page's SELECT and return rows as dicts (unbound variables left out)."""
-    result = store.query(_prefix_header() + sparql, timeout=PAGE_QUERY_TIMEOUT)
+    result = store.query(_prefix_header() + sparql, timeout=page_timeout(store))
     if not isinstance(result, pyoxigraph.QuerySolutions):
         return []
     names = [v.value for v in result.variables]
@@ -379,7 +384,7 @@ def label_triples(store: SparqlStore, iris_: Iterable[str]) -> list[Triple]:
     result = store.query(
         _prefix_header()
         + f"CONSTRUCT {{ ?o rdfs:label ?l }} WHERE {{ VALUES ?o {{ {values} }} ?o rdfs:label ?l }}",
-        timeout=PAGE_QUERY_TIMEOUT,
+        timeout=page_timeout(store),
     )
     if isinstance(result, pyoxigraph.QueryTriples):
         return list(result)

@@ -25,6 +25,10 @@ ENV_VARS = {
     "workers": "EPAR_QUERY_WORKERS",
     "service_allowlist": "EPAR_SERVICE_ALLOWLIST",
     "store_dir": "EPAR_STORE_DIR",
+    "slow_workers": "EPAR_SLOW_QUERIES",
+    "fast_lane_seconds": "EPAR_FAST_LANE_SECONDS",
+    "max_connections": "EPAR_MAX_CONNECTIONS",
+    "max_header_bytes": "EPAR_MAX_HEADER_BYTES",
 }
 
 
@@ -41,6 +45,17 @@ class Settings:
     ``service_allowlist`` holds the only endpoint IRIs a federated ``SERVICE``
     may call: empty means federation is off, because an open endpoint that
     fetches arbitrary URLs is a request-forgery relay.
+
+    Lanes (see ``serve/store.py``): every query starts on one of the ``workers``
+    fast workers; one still running after ``fast_lane_seconds`` moves, worker and
+    all, to the slow lane, which holds at most ``slow_workers`` such queries at a
+    lower CPU priority, and the fast lane gets a fresh worker. When the slow lane
+    is full the query is stopped with 503. ``slow_workers=0`` keeps every query
+    on its fast worker until its time limit (no lanes).
+
+    ``max_connections`` bounds open connections and requests in progress (503
+    beyond it); ``max_header_bytes`` bounds a request's header fields (431) —
+    the URL is bounded by ``max_request_bytes`` (414).
     """
 
     data_dir: Path
@@ -52,6 +67,10 @@ class Settings:
     store_dir: Path | None = None
     base: str = field(default_factory=config.base_iri)
     cors_origins: tuple[str, ...] = ("*",)
+    slow_workers: int = 2
+    fast_lane_seconds: float = 0.25
+    max_connections: int = 256
+    max_header_bytes: int = 16 * 1024
 
     def __post_init__(self) -> None:
         if not self.query_timeout > 0:
@@ -62,6 +81,14 @@ class Settings:
             raise SettingsError(f"max request size must be at least 1024 bytes, got {self.max_request_bytes}")
         if self.workers < 1:
             raise SettingsError(f"query workers must be at least 1, got {self.workers}")
+        if self.slow_workers < 0:
+            raise SettingsError(f"slow queries must be 0 or more, got {self.slow_workers}")
+        if not self.fast_lane_seconds > 0:
+            raise SettingsError(f"fast lane seconds must be positive, got {self.fast_lane_seconds}")
+        if self.max_connections < 4:
+            raise SettingsError(f"max connections must be at least 4, got {self.max_connections}")
+        if self.max_header_bytes < 1024:
+            raise SettingsError(f"max header size must be at least 1024 bytes, got {self.max_header_bytes}")
 
     @property
     def resolved_store_dir(self) -> Path:
@@ -87,9 +114,9 @@ class Settings:
 
 def _parse_env(name: str, var: str, raw: str) -> Any:
     try:
-        if name == "query_timeout":
+        if name in ("query_timeout", "fast_lane_seconds"):
             return float(raw)
-        if name in ("max_rows", "max_request_bytes", "workers"):
+        if name in ("max_rows", "max_request_bytes", "workers", "slow_workers", "max_connections", "max_header_bytes"):
             return int(raw)
     except ValueError:
         raise SettingsError(f"{var}={raw!r} is not a number") from None

@@ -18,10 +18,12 @@ runs past ``query_timeout`` is stopped and answered with 503; at most
 ``X-Result-Truncated: true`` or ``false`` so a client can tell a complete
 answer from a cut one; request bodies over ``max_request_bytes`` get 413.
 
-Refused: updates (403: this is a read-only endpoint, the data never changes
-through HTTP) and federated ``SERVICE`` calls to endpoints not in
-``service_allowlist`` (403: otherwise the server would fetch any URL a
-stranger names). Parameters must be UTF-8; anything unparseable is a 400 with
+Refused before any worker sees them (see ``serve/querycheck.py``): queries
+nested or long enough to exhaust a worker's stack (400), updates (403: this is
+a read-only endpoint, the data never changes through HTTP) and federated
+``SERVICE`` calls to endpoints not in ``service_allowlist`` (403: otherwise the
+server would fetch any URL a stranger names). Long queries are checked in a
+thread, so the event loop keeps serving meanwhile. Parameters must be UTF-8; anything unparseable is a 400 with
 a message, never a traceback.
 
 ``GET /sparql`` without a query returns the SPARQL Service Description (RDF
@@ -30,18 +32,18 @@ clients) or redirects browsers to the query editor at ``/``.
 
 from __future__ import annotations
 
-import re
 import urllib.parse
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
 import anyio.to_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 
-from epar_graph.serve import negotiation, service_description
+from epar_graph.serve import negotiation, querycheck, service_description
 from epar_graph.serve.negotiation import Choice, UnknownFormat
+from epar_graph.serve.querycheck import refused_services, service_endpoints, unescape_codepoints
 from epar_graph.serve.settings import Settings
 from epar_graph.serve.store import (
     EncodedResult,
@@ -54,6 +56,7 @@ from epar_graph.serve.store import (
 )
 
 router = APIRouter(tags=["SPARQL"])
+__all__ = ["answer_query", "refused_services", "router", "service_endpoints", "unescape_codepoints"]
 
 FORM = "application/x-www-form-urlencoded"
 SPARQL_QUERY = "application/sparql-query"
@@ -71,137 +74,32 @@ class ProtocolError(Exception):
         self.headers = headers or {}
 
 
-# --- reading the query text ---------------------------------------------------------------
+# --- checking the query text -------------------------------------------------------------
 
-_LEXER = re.compile(
-    r'''
-      (?P<lstr>"""(?:(?:"|"")?(?:[^"\\]|\\.))*"""|\'\'\'(?:(?:'|'')?(?:[^'\\]|\\.))*\'\'\')
-    | (?P<str>"(?:[^"\\\n\r]|\\.)*"|'(?:[^'\\\n\r]|\\.)*')
-    | (?P<iri><[^<>"{}|^`\\\x00-\x20]*>)
-    | (?P<comment>\#[^\n\r]*)
-    | (?P<other>[^"'<\#]+|.)
-    ''',
-    re.X | re.S,
-)
-_UNICODE_ESCAPE = re.compile(r"\\u([0-9A-Fa-f]{4})|\\U([0-9A-Fa-f]{8})")
-_IRI_PLACEHOLDER = re.compile(r"<(\d+)>")
-_PREFIX_DECL = re.compile(r"PREFIX\s*([^\s:]*):\s*<(\d+)>", re.I)
-_BASE_DECL = re.compile(r"BASE\s*<(\d+)>", re.I)
-_SERVICE = re.compile(r"SERVICE", re.I)
-_SILENT = re.compile(r"\s*(?:SILENT)?\s*", re.I)
-_VARIABLE_BEFORE = re.compile(r"[?$][\w\u00B7\u0300-\u036F\u203F-\u2040]*$")
-_PNAME_BEFORE = re.compile(r"[\w.\-]*:[\w.\-:%\\]*$")
-_PREFIX_KEYWORD_BEFORE = re.compile(r"PREFIX\s*$", re.I)
-_PNAME = re.compile(r"([^\s:<>{}()]*):((?:[\w.\-:%]|\\.)*)")
+#: Queries up to this length are checked on the event loop (well under a millisecond); longer ones in a thread.
+INLINE_CHECK_CHARS = 8192
 
 
-def unescape_codepoints(text: str) -> str:
-    r"""Replace ``\uXXXX`` / ``\UXXXXXXXX`` escapes by the characters they stand for."""
-
-    def repl(m: re.Match[str]) -> str:
-        code = int(m.group(1) or m.group(2), 16)
-        return chr(code) if code <= 0x10FFFF and not 0xD800 <= code <= 0xDFFF else m.group(0)
-
-    return _UNICODE_ESCAPE.sub(repl, text)
-
-
-@dataclass(frozen=True)
-class _Code:
-    """Query text with strings blanked, comments removed and IRIs replaced by ``<n>`` placeholders."""
-
-    text: str
-    iris: list[str]
+def check_limiter(request: Request) -> anyio.CapacityLimiter:
+    """The app's limiter for long checks: one at a time, since the check is pure Python and the event
+    loop shares its interpreter (one per app, so each app's event loop has its own)."""
+    state = request.app.state
+    limiter: anyio.CapacityLimiter | None = getattr(state, "check_limiter", None)
+    if limiter is None:
+        limiter = state.check_limiter = anyio.CapacityLimiter(1)
+    return limiter
 
 
-def _code(query: str) -> _Code:
-    parts: list[str] = []
-    iris: list[str] = []
-    for m in _LEXER.finditer(query):
-        kind = m.lastgroup
-        if kind in ("lstr", "str"):
-            parts.append('""')
-        elif kind == "comment":
-            parts.append(" ")
-        elif kind == "iri":
-            parts.append(f"<{len(iris)}>")
-            iris.append(unescape_codepoints(m.group()[1:-1]))
-        else:
-            parts.append(m.group())
-    return _Code("".join(parts), iris)
-
-
-def service_endpoints(query: str) -> set[str | None]:
-    """Every endpoint a ``SERVICE`` clause of ``query`` may call; None for one that cannot be known.
-
-    pyoxigraph does not expose the query algebra, so this reads the text: with
-    strings and comments out of the way, a ``SERVICE`` that is not part of a
-    variable or prefixed name is taken as the keyword (the parser accepts it
-    glued to its neighbours, e.g. ``?o.SERVICE<…>`` or ``SERVICEex:s``), and
-    the IRI, prefixed name or variable after it is resolved. The text is read
-    both as sent and with ``\\u`` escapes decoded, and both readings count.
-    When in doubt the answer errs towards "a SERVICE is there": a refused
-    harmless query is a nuisance, an unnoticed federated call is a hole.
-    """
-    found: set[str | None] = set()
-    for variant in {query, unescape_codepoints(query)}:
-        found |= _service_endpoints(_code(variant))
-    return found
-
-
-def _service_endpoints(code: _Code) -> set[str | None]:
-    text = code.text
-    prefixes: dict[str, set[str]] = {}
-    for m in _PREFIX_DECL.finditer(text):
-        prefixes.setdefault(m.group(1), set()).add(code.iris[int(m.group(2))])
-    bases = [code.iris[int(m.group(1))] for m in _BASE_DECL.finditer(text)]
-    found: set[str | None] = set()
-    for m in _SERVICE.finditer(text):
-        before = text[: m.start()]
-        if _VARIABLE_BEFORE.search(before) or _PNAME_BEFORE.search(before):
-            continue  # the letters belong to a longer variable or prefixed name
-        if _PREFIX_KEYWORD_BEFORE.search(before) and text[m.end() : m.end() + 1] == ":":
-            continue  # "PREFIX service: <…>" declares a prefix
-        pos = _SILENT.match(text, m.end())
-        found |= _endpoint_at(text, pos.end() if pos else m.end(), code.iris, prefixes, bases)
-    return found
-
-
-def _endpoint_at(
-    text: str, pos: int, iris: list[str], prefixes: dict[str, set[str]], bases: list[str]
-) -> set[str | None]:
-    placeholder = _IRI_PLACEHOLDER.match(text, pos)
-    if placeholder:
-        return _absolute(iris[int(placeholder.group(1))], bases)
-    pname = _PNAME.match(text, pos)
-    if pname and pname.end() > pos:
-        namespaces = prefixes.get(pname.group(1))
-        if not namespaces:
-            return {None}
-        local = re.sub(r"\\(.)", r"\1", pname.group(2))
-        out: set[str | None] = set()
-        for ns in namespaces:
-            out |= _absolute(ns + local, bases)
-        return out
-    return {None}  # a variable, or something unreadable: cannot be checked
-
-
-def _absolute(iri: str, bases: Sequence[str]) -> set[str | None]:
-    if re.match(r"[A-Za-z][A-Za-z0-9+.\-]*:", iri):
-        return {iri}
-    if not bases:
-        return {None}
-    return {urllib.parse.urljoin(base, iri) for base in bases}
-
-
-def refused_services(query: str, allowlist: frozenset[str]) -> list[str]:
-    """The SERVICE endpoints of ``query`` that the allow-list does not permit (described for a message)."""
-    refused = []
-    for endpoint in service_endpoints(query):
-        if endpoint is None:
-            refused.append("(an endpoint given by a variable or an undeclared prefix)")
-        elif endpoint not in allowlist:
-            refused.append(f"<{endpoint}>")
-    return sorted(refused)
+async def check_query(request: Request, query: str, settings: Settings) -> None:
+    """Raise ProtocolError (400 shape, 403 federation) for a query no worker should see."""
+    if len(query) <= INLINE_CHECK_CHARS:
+        refusal = querycheck.check(query, settings.service_allowlist)
+    else:
+        refusal = await anyio.to_thread.run_sync(
+            querycheck.check, query, settings.service_allowlist, limiter=check_limiter(request)
+        )
+    if refusal is not None:
+        raise ProtocolError(refusal.status, refusal.message)
 
 
 # --- reading the request ------------------------------------------------------------------
@@ -341,11 +239,7 @@ async def answer_query(request: Request) -> Response:
             raise ProtocolError(400, f"Unknown format {exc}; use one of {names} or a media type.") from None
         if result_choice is None and graph_choice is None:
             raise ProtocolError(406, _not_acceptable_message())
-        refused = refused_services(req.query, settings.service_allowlist)
-        if refused:
-            raise ProtocolError(
-                403, "Federated queries to these endpoints are not allowed here: " + ", ".join(refused) + "."
-            )
+        await check_query(request, req.query, settings)
         encoded = await _run(store, settings, req, result_choice, graph_choice)
     except ProtocolError as exc:
         return _error(exc)
@@ -354,7 +248,9 @@ async def answer_query(request: Request) -> Response:
     except ServerBusy as exc:
         return _error(ProtocolError(503, f"The server is busy: {exc}. Try again shortly.", {"Retry-After": "2"}))
     except QueryTimeout as exc:
-        return _error(ProtocolError(503, f"Query stopped: {exc}. Narrow it down, or add a LIMIT."))
+        return _error(
+            ProtocolError(503, f"Query stopped: {exc}. Narrow it down, or add a LIMIT.", {"Retry-After": "2"})
+        )
     except ValueError as exc:
         return _error(ProtocolError(400, f"The request cannot be answered: {exc}"))
     except QueryFailed as exc:

@@ -113,7 +113,7 @@ def _start_entity(store: SparqlStore) -> tuple[str, str] | None:
         f"<{EPAR.overviewQuestion.value}> ?q ; <{RDFS.label.value}> ?l }} ORDER BY ?p LIMIT 1"
     )
     try:
-        result = store.query(sparql, timeout=pages.PAGE_QUERY_TIMEOUT)
+        result = store.query(sparql, timeout=pages.page_timeout(store))
     except Exception as exc:  # the invitation is optional; the page must render without it
         log.warning("no example entity for the query page: %s", exc)
         return None
