@@ -16,6 +16,7 @@ results graph, nested ``sh:detail`` results included.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import gzip
 import json
 import os
@@ -655,6 +656,16 @@ def test_fast_engine_reads_every_syntax_itself(tmp_path: Path, name: str) -> Non
         path.write_text(g.serialize(format=SYNTAXES[name]), encoding="utf-8")
     report = _files_on_both_engines([path])
     assert len(report.violations) == 2
+
+
+def test_fast_engine_gives_the_collector_back(tmp_path: Path) -> None:
+    """The fast engine turns Python's cycle collector off while it runs, and on again, even on failure."""
+    assert gc.isenabled()
+    assert validate_files([VALID]).engine == "fast"
+    assert gc.isenabled()
+    with pytest.raises(UnreadableInput):
+        validate_files([VALID, tmp_path / "absent.ttl"])
+    assert gc.isenabled()
 
 
 def test_blank_nodes_of_different_files_stay_apart(tmp_path: Path) -> None:
