@@ -14,7 +14,11 @@ and prints both against that load time, the yardstick. The goals (issue 10):
 a build within 3× and a validation within 5× of the load time, each under
 1 GiB of peak memory.
 
-    python benchmarks/build_bench.py [--scales 1 4 16] [--engine fast|pyshacl] [--no-validate] [--keep DIR]
+    python benchmarks/build_bench.py [--scales 1 4 16] [--engine fast|pyshacl] [--no-validate]
+                                     [--repeat N] [--keep DIR]
+
+``--repeat N`` runs every step N times and keeps the fastest run of each: on
+a shared machine the slow runs measure the neighbours.
 """
 
 from __future__ import annotations
@@ -134,13 +138,21 @@ print(json.dumps({"seconds": time.perf_counter() - t0, "triples": len(s),
 """
 
 
-def child(script: str, *args: str) -> dict[str, Any]:
-    """Run one step in a fresh Python process; its last line of output is a JSON object."""
-    run = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True)
-    if run.returncode != 0:
-        raise SystemExit(f"benchmark step failed:\n{run.stderr[-3000:]}")
-    result: dict[str, Any] = json.loads(run.stdout.strip().splitlines()[-1])
-    return result
+def child(script: str, *args: str, repeat: int = 1) -> dict[str, Any]:
+    """Run one step in a fresh Python process (``repeat`` times: the fastest run counts).
+
+    The step prints a JSON object with at least ``seconds`` as its last line.
+    """
+    best: dict[str, Any] | None = None
+    for _ in range(repeat):
+        run = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True)
+        if run.returncode != 0:
+            raise SystemExit(f"benchmark step failed:\n{run.stderr[-3000:]}")
+        result: dict[str, Any] = json.loads(run.stdout.strip().splitlines()[-1])
+        if best is None or result["seconds"] < best["seconds"]:
+            best = result
+    assert best is not None
+    return best
 
 
 def main() -> None:
@@ -148,6 +160,7 @@ def main() -> None:
     parser.add_argument("--scales", type=int, nargs="+", default=[1, 4, 16])
     parser.add_argument("--engine", choices=["fast", "pyshacl"], default="fast", help="validation engine")
     parser.add_argument("--no-validate", action="store_true", help="skip the validation timing")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each step; the fastest counts")
     parser.add_argument("--keep", type=Path, help="keep the workbooks and builds in this directory")
     args = parser.parse_args()
     if any(s < 1 or s > 99 for s in args.scales):
@@ -161,16 +174,16 @@ def main() -> None:
             book = work / f"ema-medicines-report-{scale}x.xlsx"
             rows = scaled_report(scale, book)
             out = work / f"dist-{scale}x"
-            built = child(BUILD, str(book), str(out))
+            built = child(BUILD, str(book), str(out), repeat=args.repeat)
             if built["rejected"]:
                 print(f"  note: {built['rejected']} of {built['read']} rows rejected", file=sys.stderr)
-            load = child(LOAD, str(out / "epar.nt"))
+            load = child(LOAD, str(out / "epar.nt"), repeat=args.repeat)
             load_s = float(load["seconds"])
             build_s = float(built["seconds"])
             triples = int(built["triples"])
             validate_col = mib_col = ratio_col = "-"
             if not args.no_validate:
-                checked = child(VALIDATE, str(out / "epar.nt"), args.engine)
+                checked = child(VALIDATE, str(out / "epar.nt"), args.engine, repeat=args.repeat)
                 validate_s = float(checked["seconds"])
                 validate_col = f"{validate_s:.2f}"
                 mib_col = f"{float(checked['peak_mib']):.0f}"
