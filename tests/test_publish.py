@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pyoxigraph import Literal, NamedNode, Triple
 
-from epar_graph import config, publish
+from epar_graph import config, publish, release
 from epar_graph.graph import build_triples
 from epar_graph.model import merge_sources
 from epar_graph.namespaces import XSD
@@ -125,7 +125,7 @@ def test_build_gives_the_collector_back(tmp_path: Path) -> None:
     assert gc.isenabled()
     build([config.DATA_DIR / "medpath" / "alofisel.txt"], tmp_path / "dist")
     assert gc.isenabled()
-    with pytest.raises(publish.NotARelease):
+    with pytest.raises(release.NotARelease):
         (tmp_path / "not-a-release").mkdir()
         (tmp_path / "not-a-release" / "notes.txt").write_text("keep", encoding="utf-8")
         build([config.DATA_DIR / "medpath" / "alofisel.txt"], tmp_path / "not-a-release")

@@ -291,13 +291,26 @@ def _fired(report: ValidationReport) -> set[tuple[rdflib.term.Node, rdflib.term.
     }
 
 
+def _blank_values_alike(violations: list) -> list:
+    """Violations with blank-node values made alike: each engine names blank nodes its own way."""
+    import dataclasses
+
+    def alike(v: object) -> object:
+        value = getattr(v, "value", None)
+        if value is not None and not value.startswith(("<", '"')):
+            return dataclasses.replace(v, value="_:blank")  # type: ignore[type-var]
+        return v
+
+    return [alike(v) for v in violations]
+
+
 def _on_both_engines(g: rdflib.Graph) -> ValidationReport:
     """pySHACL's report on ``g``, after checking that the fast engine gives exactly the same."""
     reference = validate_graph(g, engine="pyshacl")
     fast = validate_graph(g, engine="fast")
     assert reference.engine == "pyshacl"
     assert fast.engine == "fast", "the fast engine handed over to pySHACL"
-    assert fast.violations == reference.violations
+    assert _blank_values_alike(fast.violations) == _blank_values_alike(reference.violations)
     assert fast.conforms is reference.conforms
     assert fast.triples == reference.triples
     assert fast.shapes == reference.shapes

@@ -349,17 +349,25 @@ def _compact(iri: str) -> str:
 
 
 def compact_jsonld(
-    triples: Iterable[Triple], context: dict[str, object], presorted: bool = False
+    triples: Iterable[Triple], context: dict[str, object], presorted: bool = False, as_processor: bool = False
 ) -> dict[str, object]:
-    """Node objects grouped by subject, keyed by the context's terms."""
+    """Node objects grouped by subject, keyed by the context's terms.
+
+    ``as_processor`` also writes what the context has no term for the way a
+    JSON-LD processor compacts it (CURIEs, the context's aliases of ``@id``
+    and ``@type``), so compacting the result again gives the same document:
+    the entity pages' JSON-LD. The dump keeps full IRIs there.
+    """
     ctx = context["@context"]
     assert isinstance(ctx, dict)
     by_iri = _terms(ctx)
     # a property the context does not name is written as a CURIE where a prefix fits, and
     # an IRI value with the context's alias of "@id": as a JSON-LD processor compacts them
-    prefixes = {str(v): k for k, v in ctx.items() if isinstance(v, str) and v.endswith(("/", "#"))}
-    id_key = next((k for k, v in ctx.items() if v == "@id"), "@id")
-    type_key = next((k for k, v in ctx.items() if v == "@type"), "@type")
+    prefixes = (
+        {str(v): k for k, v in ctx.items() if isinstance(v, str) and v.endswith(("/", "#"))} if as_processor else {}
+    )
+    id_key = next((k for k, v in ctx.items() if v == "@id"), "@id") if as_processor else "@id"
+    type_key = next((k for k, v in ctx.items() if v == "@type"), "@type") if as_processor else "@type"
     nodes: dict[str, dict[str, list[object]]] = defaultdict(lambda: defaultdict(list))
     for t in triples if presorted else sorted(triples, key=_sort_key):
         s = _subject(t)

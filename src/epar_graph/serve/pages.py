@@ -462,7 +462,7 @@ def published_context(request: Request) -> dict[str, object] | None:
 def compact_entity(triples: Iterable[Triple], context: dict[str, object]) -> bytes:
     """An entity as compact JSON-LD with the published context: the node shape of ``epar.jsonld``."""
     ordered = publish.in_ntriples_order(publish.sorted_ntriples(set(triples)))
-    doc = publish.compact_jsonld(ordered, context, presorted=True)
+    doc = publish.compact_jsonld(ordered, context, presorted=True, as_processor=True)
     graph = doc.get("@graph")
     if isinstance(graph, list) and len(graph) == 1:  # one node is the document itself, as compaction gives it
         doc = {"@context": doc["@context"], **graph[0]}
