@@ -3,18 +3,20 @@
 The server is started on 127.0.0.1 over a build directory (by default ``dist/``;
 when it holds no dump, the bundled data is built into a temporary directory
 first). ``--clients`` threads, each with one keep-alive connection, send
-queries in a closed loop: with probability ``--runaway`` a query that would run
+queries at ``--rate`` requests/s in all (Poisson arrivals; ``--rate 0``: a
+closed loop, each client sending as fast as it can, which measures a saturated
+server rather than latency): with probability ``--runaway`` a query that would run
 for hours (a cross product over every triple, stopped by the server's
 ``--query-timeout``), otherwise a cheap lookup (a product by its number, an ASK
-or a label of a random product). Each runaway query differs by a comment, so
-nothing can recognise it by its text.
+or a label of a random product). Each runaway query differs by a comment
+(``--disguise``: by a constant, so that no two texts are alike).
 
 Printed: for cheap lookups the count, p50/p90/p99/max latency and errors by
 status; for runaway queries how they ended. The goal of the serving limits:
 with 5% runaway queries, cheap lookups keep p99 < 100 ms and get no 503.
 
-    python benchmarks/mixed_load.py [--data dist] [--clients 32] [--runaway 0.05] [--requests 6000]
-                                    [--seconds 20] [--query-timeout 5] [--workers 2] [--seed 1]
+    python benchmarks/mixed_load.py [--data dist] [--clients 32] [--rate 200] [--runaway 0.05]
+                                    [--requests 6000] [--seconds 20] [--query-timeout 5] [--workers 0] [--seed 1]
 
 Loops are bounded in count (``--requests``) and time (``--seconds``, then every
 client finishes its request in flight, which the server bounds by the query
@@ -62,6 +64,8 @@ BY_NUMBER = PREFIXES + """SELECT ?product ?name ?status WHERE {{
 ASK = "ASK {{ <{product}> ?p ?o }}"
 LABEL = PREFIXES + "SELECT ?label WHERE {{ <{product}> rdfs:label ?label }}"
 RUNAWAY = "# runaway {n}\nSELECT (COUNT(*) AS ?n) WHERE {{ ?a ?b ?c . ?d ?e ?f . ?g ?h ?i . ?j ?k ?l }}"
+#: The same, differing by a constant rather than a comment (``--disguise``): no two texts are alike.
+DISGUISED = "SELECT (COUNT(*) AS ?n) WHERE {{ ?a ?b ?c . ?d ?e ?f . ?g ?h ?i . ?j ?k ?l FILTER(?l != {n}) }}"
 
 
 @dataclass
@@ -102,7 +106,7 @@ def wait_ready(port: int, proc: subprocess.Popen[bytes], limit: float = 300.0) -
 
 @contextmanager
 def server(data: Path, port: int, args: argparse.Namespace, log: Path) -> Iterator[None]:
-    env = dict(os.environ, EPAR_QUERY_WORKERS=str(args.workers))
+    env = dict(os.environ, **({"EPAR_QUERY_WORKERS": str(args.workers)} if args.workers else {}))
     cmd = [sys.executable, "-c", CLI, "serve", "--data", str(data), "--host", HOST, "--port", str(port),
            "--query-timeout", str(args.query_timeout)]
     with log.open("wb") as out:
@@ -148,8 +152,15 @@ def load(port: int, args: argparse.Namespace, sample: list[tuple[str, str]]) -> 
         nonlocal issued
         rng = random.Random(args.seed * 1000 + index)
         conn = http.client.HTTPConnection(HOST, port, timeout=args.query_timeout + 30)
+        mean_gap = args.clients / args.rate if args.rate > 0 else 0.0
+        due = time.monotonic()
         try:
             while True:
+                if mean_gap:  # open loop: Poisson arrivals at --rate in all; a client that fell behind sends at once
+                    due += rng.expovariate(1 / mean_gap)
+                    pause = due - time.monotonic()
+                    if pause > 0:
+                        time.sleep(pause)
                 with lock:
                     if issued >= args.requests or time.monotonic() >= deadline:
                         return
@@ -158,7 +169,7 @@ def load(port: int, args: argparse.Namespace, sample: list[tuple[str, str]]) -> 
                 slow = rng.random() < args.runaway
                 product, number = rng.choice(sample)
                 if slow:
-                    query = RUNAWAY.format(n=n)
+                    query = (DISGUISED if args.disguise else RUNAWAY).format(n=n)
                 else:
                     query = rng.choice((BY_NUMBER, ASK, LABEL)).format(product=product, number=number)
                 started = time.perf_counter()
@@ -197,9 +208,11 @@ def report(cheap: Tally, runaway: Tally, seconds: float, args: argparse.Namespac
     lat = [x * 1000 for x in cheap.latencies]
     cheap_total = sum(cheap.statuses.values())
     errors = {k: v for k, v in sorted(cheap.statuses.items()) if k != "200"}
+    offered = f"{args.rate:g} requests/s offered" if args.rate > 0 else "closed loop"
+    offered += ", runaways disguised" if args.disguise else ""
     lines = [
-        f"mixed load: {args.clients} clients, {args.runaway:.0%} runaway, query timeout {args.query_timeout:g} s, "
-        f"{args.workers} workers, {seconds:.1f} s",
+        f"mixed load: {args.clients} clients, {offered}, {args.runaway:.0%} runaway, "
+        f"query timeout {args.query_timeout:g} s, {args.workers or 'default'} workers, {seconds:.1f} s",
         f"cheap lookups: {cheap_total} sent, {cheap.statuses.get('200', 0)} ok, "
         f"{cheap_total / seconds:.1f}/s",
         f"  latency ms (all cheap requests): p50 {percentile(lat, 0.5):.1f}  p90 {percentile(lat, 0.9):.1f}  "
@@ -223,11 +236,16 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=6000, help="requests in all (upper bound)")
     parser.add_argument("--seconds", type=float, default=20.0, help="time bound for sending")
     parser.add_argument("--query-timeout", type=float, default=5.0, help="the server's --query-timeout")
-    parser.add_argument("--workers", type=int, default=2, help="query worker processes (EPAR_QUERY_WORKERS)")
+    parser.add_argument("--workers", type=int, default=0,
+                        help="fast query workers (EPAR_QUERY_WORKERS); 0: the server's default")
+    parser.add_argument("--rate", type=float, default=200.0,
+                        help="requests/s offered in all, as Poisson arrivals; 0: each client sends as fast as it can")
+    parser.add_argument("--disguise", action="store_true",
+                        help="make each runaway query differ by a constant, not only by a comment")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
-    if args.clients < 1 or args.requests < 1 or args.seconds <= 0 or not 0 <= args.runaway <= 1:
-        parser.error("--clients, --requests and --seconds must be positive, --runaway within 0..1")
+    if args.clients < 1 or args.requests < 1 or args.seconds <= 0 or not 0 <= args.runaway <= 1 or args.rate < 0:
+        parser.error("--clients, --requests and --seconds must be positive, --rate not negative, --runaway in 0..1")
     work = Path(tempfile.mkdtemp(prefix="epar-mixed-load-"))
     try:
         data = args.data.resolve()

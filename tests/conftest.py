@@ -65,6 +65,8 @@ def start_live_server(settings: Settings) -> LiveServer:
         base=settings.base,
         workers=settings.workers,
         default_timeout=settings.query_timeout,
+        slow_workers=settings.slow_workers,
+        fast_lane_seconds=settings.fast_lane_seconds,
     )
     app = create_app(settings, store)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

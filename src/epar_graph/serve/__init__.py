@@ -173,6 +173,8 @@ def create_app(settings: Settings, store: SparqlStore | None = None) -> FastAPI:
             base=settings.base,
             workers=settings.workers,
             default_timeout=settings.query_timeout,
+            slow_workers=settings.slow_workers,
+            fast_lane_seconds=settings.fast_lane_seconds,
         )
         app.state.store = opened
         try:
@@ -292,6 +294,8 @@ def run_server(
             base=settings.base,
             workers=settings.workers,
             default_timeout=settings.query_timeout,
+            slow_workers=settings.slow_workers,
+            fast_lane_seconds=settings.fast_lane_seconds,
         )
     except StoreError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -20,6 +20,8 @@ How the embedded store works, and why:
   read-only handle on the store. A query that passes its deadline gets its
   worker killed and replaced; the caller gets :class:`QueryTimeout` at once.
   The workers are persistent, so a fast lookup costs one pipe round trip.
+  A query still running after a fraction of a second moves to a slow lane
+  (see :class:`WorkerPool`), so cheap queries never queue behind it.
 * **Encoding.** Workers serialise the answer themselves (:func:`encode_result`)
   and stop evaluating after ``max_rows``, so a huge result never crosses the
   pipe or fills memory.
@@ -39,6 +41,7 @@ import logging
 import multiprocessing
 import os
 import queue
+import re
 import shutil
 import signal
 import tempfile
@@ -48,6 +51,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from itertools import islice
 from multiprocessing.connection import Connection
+from multiprocessing.context import ForkServerContext, SpawnContext
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import IO, Any, Literal, Protocol, cast, runtime_checkable
@@ -522,20 +526,59 @@ _Waiter = (
 )
 
 
+_COMMENT_OR_SPACE = re.compile(r"#[^\n\r]*|\s+")
+
+
+def _worker_context() -> ForkServerContext | SpawnContext:
+    """How workers are started: forked from a server process that has imported this module once.
+
+    A worker start costs ~40 ms (opening the store) instead of ~250 ms for a fresh interpreter that
+    imports everything again; lanes start one worker per long query, so this is paid often. Where
+    forkserver is not available, workers are spawned.
+    """
+    try:
+        ctx = multiprocessing.get_context("forkserver")
+    except ValueError:
+        return cast(SpawnContext, multiprocessing.get_context("spawn"))
+    ctx.set_forkserver_preload([__name__])
+    return cast(ForkServerContext, ctx)
+
+
 class WorkerPool:
-    """Persistent worker processes, each with a read-only handle on one store.
+    """Persistent worker processes, each with a read-only handle on one store, in two lanes.
 
     A worker whose query passes the deadline is killed (SIGKILL: a query in
     native code ignores anything gentler) and a fresh one is started in the
     background, so the pool heals itself without delaying the caller.
+
+    **Lanes.** Every query starts on one of ``size`` fast workers. A query
+    still running after ``fast_lane_seconds`` is *demoted*: its worker leaves
+    the fast lane, with its query still running, for the slow lane (at most
+    ``slow_slots`` workers, at a lower CPU priority), and a fresh worker takes
+    its place in the fast lane. A demoted worker is never reused: it is
+    stopped when its query ends, so it costs one worker start, as a timeout
+    does. When the slow lane is full the query is stopped at once
+    (:class:`ServerBusy`). So cheap queries wait at most ``fast_lane_seconds``
+    behind an expensive one, instead of its whole time limit. pyoxigraph can
+    neither cancel nor pause a query, which rules out cheaper ways to move one
+    aside. ``slow_slots=0`` turns lanes off.
     """
 
     STARTUP_TIMEOUT = 60.0
+    #: Added to a demoted worker's nice value (capped at 19), so the fast lane keeps the CPU under contention.
+    SLOW_NICE = 19
+    #: How many slow query texts are remembered (least recently seen forgotten first).
+    REMEMBERED_QUERIES = 4096
 
-    def __init__(self, store_path: Path, size: int) -> None:
+    def __init__(self, store_path: Path, size: int, *, slow_slots: int = 0, fast_lane_seconds: float = 0.25) -> None:
         self.store_path = store_path
         self.size = size
-        self._ctx = multiprocessing.get_context("spawn")
+        self.slow_slots = slow_slots
+        self.fast_lane_seconds = fast_lane_seconds
+        self._slow: set[int] = set()
+        self._slow_keys: collections.OrderedDict[str, None] = collections.OrderedDict()
+        self.demotions = 0
+        self._ctx = _worker_context()
         self._idle: queue.Queue[_Worker] = queue.Queue()
         self._waiters: collections.deque[_Waiter] = collections.deque()
         self._all: set[int] = set()
@@ -571,52 +614,166 @@ class WorkerPool:
             self._kill(worker)
             raise StoreError(f"{self.store_path}: query worker could not open the store: {message[1]}")
 
+    def _lane_end(self, started: float, deadline: float) -> float:
+        """When a query started at ``started`` leaves the fast lane (the deadline itself without lanes)."""
+        return min(deadline, started + self.fast_lane_seconds) if self.slow_slots > 0 else deadline
+
     def run(self, request: _Request, timeout: float) -> _Reply:
-        """Send ``request`` to an idle worker and wait at most ``timeout`` seconds in all.
+        """Send ``request`` to a fast worker and wait at most ``timeout`` seconds in all.
 
         Blocking: call it from a worker thread, never from the event loop (use :meth:`arun` there).
         """
         deadline = time.monotonic() + timeout
+        known_slow = self._known_slow(request)
         worker = self._acquire(timeout)
+        if known_slow and not self._demote(worker):
+            self._release(worker)
+            raise self._busy()
+        started = time.monotonic()
         try:
             worker.conn.send(request)
-            if not worker.conn.poll(max(deadline - time.monotonic(), 0.0)):
-                self._replace(worker)
+            lane_end = deadline if known_slow else self._lane_end(started, deadline)
+            ready = worker.conn.poll(max(lane_end - time.monotonic(), 0.0))
+            if not ready and lane_end < deadline:
+                self._remember_slow(request)
+                if not self._demote(worker):
+                    self._discard(worker)
+                    raise self._busy()
+                ready = worker.conn.poll(max(deadline - time.monotonic(), 0.0))
+            if not ready:
+                self._discard(worker)
                 raise QueryTimeout(f"it ran longer than the {timeout:g} s limit")
             reply: _Reply = worker.conn.recv()
         except (EOFError, OSError, BrokenPipeError):
-            self._replace(worker)
+            self._discard(worker)
             raise QueryFailed("the query worker stopped unexpectedly (out of memory?)") from None
-        self._release(worker)
+        self._finish(worker, request, time.monotonic() - started)
         return reply
 
     async def arun(self, request: _Request, timeout: float) -> _Reply:
         """:meth:`run` for the event loop: no thread is tied up while the worker computes."""
         deadline = time.monotonic() + timeout
+        known_slow = self._known_slow(request)
         worker = await self._acquire_async(timeout)
+        if known_slow and not self._demote(worker):
+            self._release(worker)
+            raise self._busy()
+        started = time.monotonic()
         loop = asyncio.get_running_loop()
         try:
             worker.conn.send(request)
             ready: asyncio.Future[None] = loop.create_future()
             fd = worker.conn.fileno()
             loop.add_reader(fd, _wake, ready)
+            slow_lane_full = False
             try:
-                await asyncio.wait_for(ready, max(deadline - time.monotonic(), 0.0))
-            finally:
+                lane_end = deadline if known_slow else self._lane_end(started, deadline)
+                await asyncio.wait({ready}, timeout=max(lane_end - time.monotonic(), 0.0))
+                if not ready.done() and lane_end < deadline:
+                    self._remember_slow(request)
+                    if self._demote(worker):
+                        await asyncio.wait({ready}, timeout=max(deadline - time.monotonic(), 0.0))
+                    else:
+                        slow_lane_full = True
+            finally:  # before any kill closes the pipe, whose fd number a new worker may then reuse
                 loop.remove_reader(fd)
                 os.set_blocking(fd, True)  # uvloop leaves watched fds non-blocking; recv needs blocking reads
+            if slow_lane_full:
+                self._discard(worker)
+                raise self._busy()
+            if not ready.done():
+                self._discard(worker)
+                raise QueryTimeout(f"it ran longer than the {timeout:g} s limit")
             reply: _Reply = worker.conn.recv()
-        except TimeoutError:
-            self._replace(worker)
-            raise QueryTimeout(f"it ran longer than the {timeout:g} s limit") from None
         except (EOFError, OSError):
-            self._replace(worker)
+            self._discard(worker)
             raise QueryFailed("the query worker stopped unexpectedly (out of memory?)") from None
-        except BaseException:  # cancelled mid-query: the worker's answer would arrive for nobody
-            self._replace(worker)
+        except QueryTimeout:
             raise
-        self._release(worker)
+        except BaseException:  # cancelled mid-query: the worker's answer would arrive for nobody
+            self._discard(worker)
+            raise
+        self._finish(worker, request, time.monotonic() - started)
         return reply
+
+    # Lanes: a worker is in the fast lane unless its id is in self._slow.
+
+    def _demote(self, worker: _Worker) -> bool:
+        """Move a long-running query's worker to the slow lane; False when that is full."""
+        with self._lock:
+            if len(self._slow) >= self.slow_slots:
+                return False
+            self._slow.add(id(worker))
+            self.demotions += 1
+        pid = worker.process.pid
+        if pid is not None:
+            with contextlib.suppress(OSError):
+                os.setpriority(os.PRIO_PROCESS, pid, min(19, os.getpriority(os.PRIO_PROCESS, pid) + self.SLOW_NICE))
+        if not self._closed:  # the fast lane gets a fresh worker right away
+            threading.Thread(target=self._refill, name="epar-worker-refill", daemon=True).start()
+        return True
+
+    def _busy(self) -> ServerBusy:
+        return ServerBusy(
+            f"it ran past {self.fast_lane_seconds:g} s while {self.slow_slots} long queries were already running"
+        )
+
+    # Remembered costs: a query text (comments and spacing aside) that once left the fast lane starts in
+    # the slow lane next time, or is refused at once when that is full, instead of spending another
+    # fast_lane_seconds of a fast worker first. One that then answers quickly is forgotten again.
+
+    @staticmethod
+    def _cost_key(request: _Request) -> str:
+        text = " ".join(_COMMENT_OR_SPACE.sub(" ", request.sparql).split())
+        return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+    def _known_slow(self, request: _Request) -> bool:
+        if self.slow_slots <= 0:
+            return False
+        key = self._cost_key(request)
+        with self._lock:
+            if key not in self._slow_keys:
+                return False
+            self._slow_keys.move_to_end(key)
+            if len(self._slow) >= self.slow_slots:
+                raise self._busy()
+        return True
+
+    def _remember_slow(self, request: _Request) -> None:
+        key = self._cost_key(request)
+        with self._lock:
+            self._slow_keys[key] = None
+            self._slow_keys.move_to_end(key)
+            while len(self._slow_keys) > self.REMEMBERED_QUERIES:
+                self._slow_keys.popitem(last=False)
+
+    def _finish(self, worker: _Worker, request: _Request | None = None, seconds: float = 0.0) -> None:
+        """A query ended with an answer: a fast worker serves the next one, a demoted one is stopped."""
+        if request is not None and seconds < self.fast_lane_seconds:
+            with self._lock:
+                self._slow_keys.pop(self._cost_key(request), None)
+        with self._lock:
+            demoted = id(worker) in self._slow
+            self._slow.discard(id(worker))
+        if demoted:
+            self._kill(worker)  # its replacement is already in the fast lane
+        else:
+            self._release(worker)
+
+    def _discard(self, worker: _Worker) -> None:
+        """Kill a worker whose query failed or ran out of time; replace it unless it was demoted."""
+        with self._lock:
+            demoted = id(worker) in self._slow
+            self._slow.discard(id(worker))
+        if demoted:
+            self._kill(worker)
+        else:
+            self._replace(worker)
+
+    def slow(self) -> int:
+        """How many demoted queries are running (for tests and diagnostics)."""
+        with self._lock:
+            return len(self._slow)
 
     # Waiting for a worker: one FIFO of waiters, threads and coroutines alike, so neither kind
     # starves the other. A released worker goes to the oldest live waiter, else to the idle queue.
@@ -805,11 +962,13 @@ class OxigraphStore:
         *,
         workers: int = 2,
         default_timeout: float = 30.0,
+        slow_workers: int = 0,
+        fast_lane_seconds: float = 0.25,
     ) -> None:
         self.info = info
         self.default_timeout = default_timeout
         self._local = pyoxigraph.Store.read_only(str(info.path))
-        self._pool = WorkerPool(info.path, workers)
+        self._pool = WorkerPool(info.path, workers, slow_slots=slow_workers, fast_lane_seconds=fast_lane_seconds)
 
     @classmethod
     def open(
@@ -820,10 +979,18 @@ class OxigraphStore:
         base: str,
         workers: int = 2,
         default_timeout: float = 30.0,
+        slow_workers: int = 0,
+        fast_lane_seconds: float = 0.25,
     ) -> OxigraphStore:
         """Load (or reuse) the store for ``data_dir`` and start its workers."""
         info = ensure_store(data_dir, store_dir if store_dir is not None else data_dir / ".store", base)
-        return cls(info, workers=workers, default_timeout=default_timeout)
+        return cls(
+            info,
+            workers=workers,
+            default_timeout=default_timeout,
+            slow_workers=slow_workers,
+            fast_lane_seconds=fast_lane_seconds,
+        )
 
     # SparqlStore ---------------------------------------------------------------------------
 
@@ -918,6 +1085,12 @@ class OxigraphStore:
 
     def idle_workers(self) -> int:
         return self._pool.idle()
+
+    def slow_queries(self) -> int:
+        return self._pool.slow()
+
+    def demotions(self) -> int:
+        return self._pool.demotions
 
     def close(self) -> None:
         self._pool.close()
