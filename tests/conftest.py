@@ -21,6 +21,7 @@ import pytest
 import uvicorn
 
 from epar_graph.serve import create_app
+from epar_graph.serve.limits import uvicorn_options
 from epar_graph.serve.settings import Settings
 from epar_graph.serve.store import OxigraphStore
 
@@ -73,7 +74,7 @@ def start_live_server(settings: Settings) -> LiveServer:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", **uvicorn_options(settings)))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30

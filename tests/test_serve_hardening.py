@@ -8,9 +8,13 @@ never tight figures.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
+import socket
 import threading
 import time
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -290,3 +294,161 @@ def test_a_runaway_seen_before_is_refused_without_a_second_trial(laned_server: L
         finally:
             for t in holders:
                 t.join(30)
+
+
+# --- 5. long answers are streamed; connections are bounded -----------------------------------
+
+LARGE = "SELECT * { ?s ?p ?o . ?x a <https://w3id.org/epar/ontology#MedicinalProduct> }"
+
+
+def _raw_request(server: LiveServer, target: str, headers: str = "") -> socket.socket:
+    host, port = server.url.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)), timeout=30)
+    sock.sendall(f"GET {target} HTTP/1.1\r\nHost: {host}\r\n{headers}\r\n".encode())
+    return sock
+
+
+def _read_head(sock: socket.socket, limit: int = 65536) -> bytes:
+    data = b""
+    while b"\r\n\r\n" not in data and len(data) < limit:
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def test_large_answer_is_streamed_in_chunks(live_server: LiveServer) -> None:
+    with httpx.Client(base_url=live_server.url, timeout=60) as c:
+        with c.stream("GET", "/sparql", params={"query": LARGE},
+                      headers={"Accept": RESULTS_JSON, "Accept-Encoding": "identity"}) as r:
+            assert r.status_code == 200
+            assert r.headers.get("transfer-encoding") == "chunked"
+            assert "content-length" not in r.headers
+            assert r.headers["X-Result-Truncated"] == "false"
+            parts = list(r.iter_raw())
+        assert len(parts) > 1
+        body = json.loads(b"".join(parts))
+        small = c.get("/sparql", params={"query": "ASK {}"}, headers={"Accept": RESULTS_JSON})
+    assert len(body["results"]["bindings"]) > 500
+    assert "content-length" in small.headers  # short answers are sent whole
+    assert live_server.store.spooled_answers() == []  # the file is gone once streaming starts
+
+
+def test_clients_that_stop_reading_hold_no_worker(live_server: LiveServer) -> None:
+    target = "/sparql?" + urllib.parse.urlencode({"query": LARGE})
+    stalled = [_raw_request(live_server, target, "Accept-Encoding: identity\r\n") for _ in range(6)]
+    try:
+        for sock in stalled:
+            assert _read_head(sock).startswith(b"HTTP/1.1 200")  # started, then never read further
+        with httpx.Client(base_url=live_server.url, timeout=60) as c:
+            for _ in range(5):
+                ask = f"ASK {{ <{ALOFISEL}> ?p ?o }}"
+                r = c.get("/sparql", params={"query": ask}, headers={"Accept": RESULTS_JSON})
+                assert r.status_code == 200 and r.json()["boolean"] is True
+        assert live_server.store.idle_workers() == live_server.settings.workers
+        assert live_server.store.spooled_answers() == []
+    finally:
+        for sock in stalled:
+            sock.close()
+
+
+@pytest.fixture(scope="module")
+def capped_server(serve_data_dir: Path) -> Iterator[LiveServer]:
+    server = start_live_server(Settings(data_dir=serve_data_dir, workers=1, max_connections=4))
+    yield server
+    server.stop()
+
+
+def test_connections_beyond_the_cap_get_503_with_retry_after(capped_server: LiveServer) -> None:
+    host, port = capped_server.url.removeprefix("http://").split(":")
+    idle = [socket.create_connection((host, int(port)), timeout=30) for _ in range(4)]
+    try:
+        assert wait_until(lambda: _status(capped_server) == 503, 10)
+        with httpx.Client(base_url=capped_server.url, timeout=30) as c:
+            r = c.get("/.well-known/void")
+        assert r.status_code == 503 and int(r.headers["Retry-After"]) > 0
+    finally:
+        for sock in idle:
+            sock.close()
+    assert wait_until(lambda: _status(capped_server) == 200, 10)
+
+
+def _status(server: LiveServer) -> int:
+    with httpx.Client(base_url=server.url, timeout=30) as c:
+        return c.get("/.well-known/void").status_code
+
+
+# --- 6. header size is capped; negotiation is linear -----------------------------------------
+
+
+def test_five_megabyte_accept_gets_431_and_the_server_stays_responsive(live_server: LiveServer) -> None:
+    accept = ", ".join(["text/html;q=0.5"] * 300_000)  # 5.1 MB
+    host, port = live_server.url.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)), timeout=30)
+    started = time.monotonic()
+
+    def send() -> None:
+        with contextlib.suppress(OSError):  # the server hangs up before reading it all
+            sock.sendall(f"GET /sparql?query=ASK%7B%7D HTTP/1.1\r\nHost: {host}\r\nAccept: {accept}\r\n\r\n".encode())
+
+    sender = threading.Thread(target=send, daemon=True)
+    sender.start()
+    try:
+        head = _read_head(sock)
+    except ConnectionResetError:
+        head = b""
+    finally:
+        sender.join(30)
+        sock.close()
+    seconds = time.monotonic() - started
+    assert head.startswith(b"HTTP/1.1 431"), head[:200]
+    assert seconds < 10, f"431 took {seconds:.1f} s"  # the parse it replaces blocked the loop ~3 s here
+    with httpx.Client(base_url=live_server.url, timeout=30) as c:
+        assert c.get("/.well-known/void").status_code == 200
+
+
+def test_header_limits(live_server: LiveServer) -> None:
+    limit = live_server.settings.max_header_bytes
+    host = live_server.url.removeprefix("http://")
+    many = "".join(f"X-Field-{i}: {i}\r\n" for i in range(500))
+    sock = _raw_request(live_server, "/.well-known/void", many)
+    try:
+        assert _read_head(sock).startswith(b"HTTP/1.1 431")
+    finally:
+        sock.close()
+    sock = _raw_request(live_server, "/.well-known/void", f"X-Big: {'a' * (limit + 1)}\r\n")
+    try:
+        assert _read_head(sock).startswith(b"HTTP/1.1 431")
+    finally:
+        sock.close()
+    with httpx.Client(base_url=live_server.url, timeout=30) as c:  # a large but allowed header is fine
+        assert c.get("/.well-known/void", headers={"X-Big": "a" * (limit // 2)}).status_code == 200
+    url = "/sparql?query=" + "a" * (live_server.settings.max_request_bytes + 20_000)
+    sock = _raw_request(live_server, url)
+    try:
+        assert _read_head(sock).startswith(b"HTTP/1.1 414")
+    finally:
+        sock.close()
+    assert host
+
+
+@pytest.mark.parametrize(
+    "accept",
+    [
+        ", ".join(["text/html;q=0.5"] * 1000),
+        "," * 16_000,
+        "text/html" + ";a=b" * 4000,
+        'text/html;a="' + "x" * 16_000,
+        "a" * 16_000,
+    ],
+    ids=["many-ranges", "commas", "many-params", "open-quote", "junk"],
+)
+def test_negotiation_reads_only_a_bounded_part_of_accept(accept: str) -> None:
+    from epar_graph.serve.negotiation import MAX_RANGES, choose_formats, parse_accept
+
+    assert len(parse_accept(accept)) <= MAX_RANGES
+    started = time.monotonic()
+    for _ in range(20):
+        choose_formats(accept, None)
+    assert time.monotonic() - started < 10

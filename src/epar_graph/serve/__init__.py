@@ -303,7 +303,9 @@ def run_server(
     try:
         app = create_app(settings, store)
         print(f"Serving {store.info.triples} triples on http://{host}:{port}/ (SPARQL at /sparql)", file=sys.stderr)
-        uvicorn.run(app, host=host, port=port, log_level="info", access_log=access_log)
+        from epar_graph.serve.limits import uvicorn_options
+
+        uvicorn.run(app, host=host, port=port, log_level="info", access_log=access_log, **uvicorn_options(settings))
     finally:
         store.close()
     return EXIT_OK

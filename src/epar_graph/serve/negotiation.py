@@ -23,6 +23,12 @@ _RANGE = re.compile(rf"\s*({_TOKEN})/({_TOKEN})\s*")
 _PARAM = re.compile(rf"\s*;\s*({_TOKEN})\s*=\s*({_TOKEN}|{_QUOTED})\s*")
 _QVALUE = re.compile(r"(?:0(?:\.\d{0,3})?|1(?:\.0{0,3})?)")
 _SEPARATOR = re.compile(r"\s*,\s*")
+# The rest of a malformed element, up to and including the next comma outside quotes.
+_SKIP = re.compile(r'(?:[^",]++|"(?:[^"\\]++|\\.)*+(?:"|\Z))*+,?', re.S)
+#: Media ranges read from one Accept header; later ones are ignored (browsers send fewer than ten).
+MAX_RANGES = 64
+#: Parameters read from one media range.
+MAX_PARAMS = 16
 
 
 @dataclass(frozen=True)
@@ -49,14 +55,17 @@ class MediaRange:
 def parse_accept(header: str | None) -> list[MediaRange]:
     """The media ranges of an Accept header, in the client's order.
 
-    An absent, empty or wholly malformed header means ``*/*`` (anything goes).
+    An absent, empty or wholly malformed header means ``*/*`` (anything goes). Reading is linear in the
+    header's length and stops after :data:`MAX_RANGES` ranges.
     """
     if header is None or not header.strip():
         return [MediaRange("*", "*")]
     ranges: list[MediaRange] = []
     pos = 0
     text = header
-    while pos < len(text):
+    for _ in range(4 * MAX_RANGES):  # elements looked at, malformed ones included
+        if pos >= len(text) or len(ranges) >= MAX_RANGES:
+            break
         element, pos = _parse_element(text, pos)
         if element is not None:
             ranges.append(element)
@@ -77,7 +86,7 @@ def _parse_element(text: str, pos: int) -> tuple[MediaRange | None, int]:
     params: list[tuple[str, str]] = []
     q = 1.0
     seen_q = False
-    while True:
+    for _ in range(MAX_PARAMS):
         p = _PARAM.match(text, pos)
         if not p:
             break
@@ -100,18 +109,8 @@ def _parse_element(text: str, pos: int) -> tuple[MediaRange | None, int]:
 
 
 def _skip_to_comma(text: str, pos: int) -> int:
-    in_quote = False
-    while pos < len(text):
-        ch = text[pos]
-        if in_quote and ch == "\\":
-            pos += 2
-            continue
-        if ch == '"':
-            in_quote = not in_quote
-        elif ch == "," and not in_quote:
-            return pos + 1
-        pos += 1
-    return pos
+    m = _SKIP.match(text, pos)
+    return max(m.end() if m else len(text), pos + 1)
 
 
 def negotiate(accept: str | None, offers: Sequence[str]) -> str | None:

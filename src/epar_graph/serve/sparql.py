@@ -32,6 +32,9 @@ clients) or redirects browsers to the query editor at ``/``.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
 import urllib.parse
 from dataclasses import dataclass
 from typing import Any
@@ -256,12 +259,53 @@ async def answer_query(request: Request) -> Response:
     except QueryFailed as exc:
         return _error(ProtocolError(500, f"The query could not be evaluated: {exc}"))
     choice = result_choice if encoded.kind in ("solutions", "boolean") else graph_choice
-    if encoded.body is None or choice is None:
+    if (encoded.body is None and encoded.path is None) or choice is None:
+        _discard_file(encoded.path)
         return _error(ProtocolError(406, _not_acceptable_message(encoded.kind)))
     headers = {TRUNCATED_HEADER: "true" if encoded.truncated else "false", "Vary": "Accept"}
     if encoded.truncated:
         headers["X-Result-Limit"] = str(settings.max_rows)
+    if encoded.path is not None:
+        return StreamedAnswer(encoded.path, media_type=choice.media_type, headers=headers)
     return Response(encoded.body, media_type=choice.media_type, headers=headers)
+
+
+def _discard_file(path: str | None) -> None:
+    if path is not None:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+
+
+class StreamedAnswer(Response):
+    """A long answer streamed from the file its worker wrote, in chunks, at the pace the client reads.
+
+    The file is opened and unlinked at once, so it disappears with the response whatever happens. The
+    server holds one chunk per client (plus the transport's small write buffer): a client that stops
+    reading holds no more, and one that reads nothing for :data:`SEND_TIMEOUT` seconds is cut off.
+    Without a Content-Length the answer goes out with chunked transfer encoding.
+    """
+
+    CHUNK = 64 * 1024
+    SEND_TIMEOUT = 60.0
+
+    def __init__(self, path: str, media_type: str, headers: dict[str, str]) -> None:
+        super().__init__(None, status_code=200, headers=headers, media_type=media_type)
+        del self.headers["content-length"]
+        self.file = open(path, "rb")  # noqa: SIM115 (closed when the response ends)
+        _discard_file(path)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+            if scope.get("method") == "HEAD":
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                return
+            while chunk := self.file.read(self.CHUNK):
+                message = {"type": "http.response.body", "body": chunk, "more_body": True}
+                await asyncio.wait_for(send(message), self.SEND_TIMEOUT)
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        finally:
+            self.file.close()
 
 
 def _not_acceptable_message(kind: str | None = None) -> str:

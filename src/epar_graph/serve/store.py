@@ -33,6 +33,7 @@ import asyncio
 import collections
 import concurrent.futures
 import contextlib
+import dataclasses
 import gc
 import gzip
 import hashlib
@@ -133,12 +134,15 @@ class EncodedResult:
 
     ``body`` is None when the caller offered no format for this kind of result
     (the web layer turns that into 406); ``truncated`` is True when rows or
-    triples beyond ``max_rows`` were dropped.
+    triples beyond ``max_rows`` were dropped. A long answer may come as a file
+    instead (``path``, with ``body`` None), written by the worker for the web
+    layer to stream and delete.
     """
 
     kind: ResultKind
     body: bytes | None
     truncated: bool = False
+    path: str | None = None
 
 
 @runtime_checkable
@@ -431,6 +435,24 @@ class _Request:
     max_rows: int | None
     default_graph: list[str] | None
     named_graphs: list[str] | None
+    spool_dir: str | None = None  # where a long answer may be written as a file
+
+
+#: Answers longer than this are handed over as a file (see EncodedResult.path) when the caller accepts one.
+INLINE_ANSWER_BYTES = 256 * 1024
+_spooled = 0
+
+
+def _spool(encoded: EncodedResult, spool_dir: str | None) -> EncodedResult:
+    """A long answer written to a file named after this process (so a killed worker's leftovers are found)."""
+    global _spooled
+    if spool_dir is None or encoded.body is None or len(encoded.body) <= INLINE_ANSWER_BYTES:
+        return encoded
+    _spooled += 1
+    path = os.path.join(spool_dir, f"{os.getpid()}-{_spooled}.answer")
+    with open(path, "wb") as fh:
+        fh.write(encoded.body)
+    return EncodedResult(encoded.kind, None, encoded.truncated, path=path)
 
 
 @dataclass(frozen=True)
@@ -488,7 +510,9 @@ def _execute(store: pyoxigraph.Store, request: _Request) -> _Reply:
             default_graph=_graph_nodes(request.default_graph),
             named_graphs=_named_nodes(request.named_graphs),
         )
-        return _Reply(encode_result(result, request.result_format, request.rdf_format, request.max_rows))
+        encoded = encode_result(result, request.result_format, request.rdf_format, request.max_rows)
+        del result
+        return _Reply(_spool(encoded, request.spool_dir))
     except SyntaxError as exc:
         return _Reply(error="syntax", message=str(exc))
     except ValueError as exc:
@@ -575,6 +599,7 @@ class WorkerPool:
         self.size = size
         self.slow_slots = slow_slots
         self.fast_lane_seconds = fast_lane_seconds
+        self.spool_dir = tempfile.mkdtemp(prefix="epar-answers-")
         self._slow: set[int] = set()
         self._slow_keys: collections.OrderedDict[str, None] = collections.OrderedDict()
         self.demotions = 0
@@ -878,8 +903,14 @@ class WorkerPool:
             worker.conn.close()
         with self._lock:
             self._workers.pop(id(worker), None)
-        # reap in the background: the caller must not wait for the kernel
-        threading.Thread(target=worker.process.join, args=(5.0,), daemon=True).start()
+        # reap in the background: the caller must not wait for the kernel; then drop any half-written answer
+        threading.Thread(target=self._reap, args=(worker,), daemon=True).start()
+
+    def _reap(self, worker: _Worker) -> None:
+        worker.process.join(5.0)
+        if worker.process.pid is not None:
+            for leftover in Path(self.spool_dir).glob(f"{worker.process.pid}-*.answer"):
+                leftover.unlink(missing_ok=True)
 
     def _stop(self, worker: _Worker) -> None:
         with contextlib.suppress(Exception):
@@ -905,6 +936,7 @@ class WorkerPool:
             rest = list(self._workers.values())
         for worker in rest:
             self._kill(worker)
+        shutil.rmtree(self.spool_dir, ignore_errors=True)
 
     def idle(self) -> int:
         """How many workers are free right now (for tests and diagnostics)."""
@@ -1074,8 +1106,9 @@ class OxigraphStore:
         default_graph: list[str] | None = None,
         named_graphs: list[str] | None = None,
     ) -> EncodedResult:
-        """:meth:`query_encoded` for the event loop."""
+        """:meth:`query_encoded` for the event loop; a long answer comes as a file (``EncodedResult.path``)."""
         request = _request(sparql, result_format, rdf_format, max_rows, default_graph, named_graphs)
+        request = dataclasses.replace(request, spool_dir=self._pool.spool_dir)
         return _unwrap(await self._pool.arun(request, self.default_timeout if timeout is None else timeout))
 
     # lifecycle -----------------------------------------------------------------------------
@@ -1088,6 +1121,10 @@ class OxigraphStore:
 
     def slow_queries(self) -> int:
         return self._pool.slow()
+
+    def spooled_answers(self) -> list[str]:
+        """Answer files written by workers and not yet opened for streaming (for tests and diagnostics)."""
+        return sorted(p.name for p in Path(self._pool.spool_dir).glob("*.answer"))
 
     def demotions(self) -> int:
         return self._pool.demotions
