@@ -276,24 +276,33 @@ def test_cheap_queries_answer_while_runaway_queries_run(laned_server: LiveServer
 
 
 def test_a_runaway_seen_before_is_refused_without_a_second_trial(laned_server: LiveServer) -> None:
+    store = laned_server.store
+    assert wait_until(lambda: store.slow_queries() == 0, 20)
     query = _runaway(100)
-    with httpx.Client(base_url=laned_server.url, timeout=60) as c:
-        holders = [threading.Thread(target=lambda n=n: c.get("/sparql", params={"query": _runaway(n)}), daemon=True)
-                   for n in (101, 102)]
-        for t in holders:
-            t.start()
-        try:
-            assert wait_until(lambda: laned_server.store.slow_queries() == 2, 10)
-            first = c.get("/sparql", params={"query": query})
-            assert first.status_code == 503 and "Retry-After" in first.headers
-            demotions = laned_server.store.demotions()
-            # the same query with another comment: refused at once, no fast worker spent on it
+
+    def send(text: str) -> None:
+        with httpx.Client(base_url=laned_server.url, timeout=60) as c:
+            c.get("/sparql", params={"query": text})
+
+    holders = [threading.Thread(target=send, args=(query,), daemon=True)]
+    holders[0].start()
+    try:
+        assert wait_until(lambda: store.slow_queries() == 1, 10)
+        time.sleep(1.5)  # a second in the slow lane: remembered as slow
+        holders.append(threading.Thread(target=send, args=(_runaway(101),), daemon=True))
+        holders[1].start()
+        assert wait_until(lambda: store.slow_queries() == 2, 10)
+        whole = laned_server.settings.workers + 2  # the fast lane refilled after each demotion
+        assert wait_until(lambda: len(store.worker_pids()) == whole and store.idle_workers() == whole - 2, 10)
+        pids = set(store.worker_pids())
+        with httpx.Client(base_url=laned_server.url, timeout=60) as c:
+            # the same query with another comment: refused at once, no fast worker spent (and killed) on it
             again = c.get("/sparql", params={"query": "# once more\n" + query})
-            assert again.status_code == 503 and "busy" in again.text
-            assert laned_server.store.demotions() == demotions
-        finally:
-            for t in holders:
-                t.join(30)
+        assert again.status_code == 503 and "busy" in again.text and "Retry-After" in again.headers
+        assert set(store.worker_pids()) == pids
+    finally:
+        for t in holders:
+            t.join(30)
 
 
 # --- 5. long answers are streamed; connections are bounded -----------------------------------

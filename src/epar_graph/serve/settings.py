@@ -52,9 +52,10 @@ class Settings:
     lower CPU priority, and the fast lane gets a fresh worker. When the slow lane
     is full the query is stopped with 503. ``slow_workers=0`` keeps every query
     on its fast worker until its time limit (no lanes). Measured with
-    ``benchmarks/mixed_load.py`` on two cores (200 requests/s, 5% runaway queries
-    each differing from the others): 2 workers and 0.25 s gave cheap lookups a
-    p99 of 573 ms, 2 and 0.05 s 204 ms, 4 and 0.1 s 158 ms, 4 and 0.05 s 60 ms.
+    ``benchmarks/mixed_load.py --disguise`` on two cores (200 requests/s, 5%
+    runaway queries each differing from the others, before the grace for a full
+    slow lane was added): 2 workers and 0.25 s gave cheap lookups a p99 of
+    573 ms, 2 and 0.05 s 204 ms, 4 and 0.1 s 158 ms, 4 and 0.05 s 60 ms.
 
     ``max_connections`` bounds open connections and requests in progress (503
     beyond it); ``max_header_bytes`` bounds a request's header fields (431) —

@@ -17,6 +17,8 @@ runs past ``query_timeout`` is stopped and answered with 503; at most
 ``max_rows`` solutions (or triples) are returned, and every answer carries
 ``X-Result-Truncated: true`` or ``false`` so a client can tell a complete
 answer from a cut one; request bodies over ``max_request_bytes`` get 413.
+Long answers are streamed (chunked) from the file their worker wrote
+(:class:`StreamedAnswer`), at the pace the client reads.
 
 Refused before any worker sees them (see ``serve/querycheck.py``): queries
 nested or long enough to exhaust a worker's stack (400), updates (403: this is

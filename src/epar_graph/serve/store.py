@@ -24,7 +24,8 @@ How the embedded store works, and why:
   (see :class:`WorkerPool`), so cheap queries never queue behind it.
 * **Encoding.** Workers serialise the answer themselves (:func:`encode_result`)
   and stop evaluating after ``max_rows``, so a huge result never crosses the
-  pipe or fills memory.
+  pipe or fills memory. An answer over :data:`INLINE_ANSWER_BYTES` is written
+  to a file that the web layer streams, so the server never holds it whole.
 """
 
 from __future__ import annotations
@@ -581,7 +582,8 @@ class WorkerPool:
     ``slow_slots`` workers, at a lower CPU priority), and a fresh worker takes
     its place in the fast lane. A demoted worker is never reused: it is
     stopped when its query ends, so it costs one worker start, as a timeout
-    does. When the slow lane is full the query is stopped at once
+    does. When the slow lane is full the query gets ``BUSY_GRACE`` times its
+    fast-lane time to answer or find a free slot, and is then stopped
     (:class:`ServerBusy`). So cheap queries wait at most ``fast_lane_seconds``
     behind an expensive one, instead of its whole time limit. pyoxigraph can
     neither cancel nor pause a query, which rules out cheaper ways to move one
@@ -592,6 +594,11 @@ class WorkerPool:
     #: Added to a demoted worker's nice value (capped at 19), so the fast lane keeps the CPU under contention.
     SLOW_NICE = 19
     #: How many slow query texts are remembered (least recently seen forgotten first).
+    #: A query is remembered as slow when it is still running this long after it started (in the slow lane).
+    REMEMBER_AFTER = 1.0
+    #: A query past fast_lane_seconds that finds the slow lane full may run this many times as long before
+    #: 503: a cheap query slowed down by contention still answers.
+    BUSY_GRACE = 2.0
     REMEMBERED_QUERIES = 4096
 
     def __init__(self, store_path: Path, size: int, *, slow_slots: int = 0, fast_lane_seconds: float = 0.25) -> None:
@@ -639,6 +646,10 @@ class WorkerPool:
             self._kill(worker)
             raise StoreError(f"{self.store_path}: query worker could not open the store: {message[1]}")
 
+    def _grace_end(self, started: float, deadline: float) -> float:
+        """When a query that found the slow lane full is stopped, unless it answered or a slot came free."""
+        return min(deadline, started + self.fast_lane_seconds * self.BUSY_GRACE)
+
     def _lane_end(self, started: float, deadline: float) -> float:
         """When a query started at ``started`` leaves the fast lane (the deadline itself without lanes)."""
         return min(deadline, started + self.fast_lane_seconds) if self.slow_slots > 0 else deadline
@@ -659,12 +670,16 @@ class WorkerPool:
             worker.conn.send(request)
             lane_end = deadline if known_slow else self._lane_end(started, deadline)
             ready = worker.conn.poll(max(lane_end - time.monotonic(), 0.0))
-            if not ready and lane_end < deadline:
-                self._remember_slow(request)
-                if not self._demote(worker):
+            if not ready and lane_end < deadline and not self._demote(worker):  # slow lane full: a little grace
+                ready = worker.conn.poll(max(self._grace_end(started, deadline) - time.monotonic(), 0.0))
+                if not ready and not self._demote(worker):
                     self._discard(worker)
                     raise self._busy()
-                ready = worker.conn.poll(max(deadline - time.monotonic(), 0.0))
+            if not ready and lane_end < deadline:  # demoted: still running a second later, it is remembered
+                ready = worker.conn.poll(max(min(deadline, started + self.REMEMBER_AFTER) - time.monotonic(), 0.0))
+                if not ready:
+                    self._remember_slow(request)
+                    ready = worker.conn.poll(max(deadline - time.monotonic(), 0.0))
             if not ready:
                 self._discard(worker)
                 raise QueryTimeout(f"it ran longer than the {timeout:g} s limit")
@@ -694,12 +709,16 @@ class WorkerPool:
             try:
                 lane_end = deadline if known_slow else self._lane_end(started, deadline)
                 await asyncio.wait({ready}, timeout=max(lane_end - time.monotonic(), 0.0))
-                if not ready.done() and lane_end < deadline:
-                    self._remember_slow(request)
-                    if self._demote(worker):
+                if not ready.done() and lane_end < deadline and not self._demote(worker):
+                    grace = self._grace_end(started, deadline)  # slow lane full: a little grace
+                    await asyncio.wait({ready}, timeout=max(grace - time.monotonic(), 0.0))
+                    slow_lane_full = not ready.done() and not self._demote(worker)
+                if not ready.done() and lane_end < deadline and not slow_lane_full:
+                    remember = min(deadline, started + self.REMEMBER_AFTER)  # demoted, still running: remembered
+                    await asyncio.wait({ready}, timeout=max(remember - time.monotonic(), 0.0))
+                    if not ready.done():
+                        self._remember_slow(request)
                         await asyncio.wait({ready}, timeout=max(deadline - time.monotonic(), 0.0))
-                    else:
-                        slow_lane_full = True
             finally:  # before any kill closes the pipe, whose fd number a new worker may then reuse
                 loop.remove_reader(fd)
                 os.set_blocking(fd, True)  # uvloop leaves watched fds non-blocking; recv needs blocking reads
@@ -743,9 +762,9 @@ class WorkerPool:
             f"it ran past {self.fast_lane_seconds:g} s while {self.slow_slots} long queries were already running"
         )
 
-    # Remembered costs: a query text (comments and spacing aside) that once left the fast lane starts in
-    # the slow lane next time, or is refused at once when that is full, instead of spending another
-    # fast_lane_seconds of a fast worker first. One that then answers quickly is forgotten again.
+    # Remembered costs: a query text (comments and spacing aside) that ran for REMEMBER_AFTER seconds in
+    # the slow lane starts there next time, or is refused at once when that is full, instead of spending
+    # another fast_lane_seconds of a fast worker first. One that then answers quickly is forgotten again.
 
     @staticmethod
     def _cost_key(request: _Request) -> str:
