@@ -6,13 +6,11 @@ module and knows nothing of the others' internals.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import errno
-import gc
 import sys
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +18,7 @@ from pyoxigraph import Triple
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from epar_graph import config, history, links, publish, release, search_index
+from epar_graph import config, history, links, publish, release, runtime, search_index
 from epar_graph.graph import build_graphs
 from epar_graph.model import ReadWarning, Rejection, merge_sources
 from epar_graph.read import EXPORT_DATE, ReadResult, read_source
@@ -81,17 +79,6 @@ def _progress(quiet: bool, console: Console) -> Progress:
     )
 
 
-@contextlib.contextmanager
-def _no_cyclic_gc() -> Iterator[None]:
-    """Python's cycle collector off for the build: it makes millions of objects and no cycles worth
-    collecting, and the collector's repeated walks over them cost more than half the build's time."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def build(
@@ -124,7 +111,7 @@ def build(
         with_links = not sources
     result = BuildResult(out=out)
     results: list[ReadResult] = []
-    with _progress(quiet, console) as progress, _no_cyclic_gc():
+    with _progress(quiet, console) as progress, runtime.no_cyclic_gc():
         task = progress.add_task("reading", total=len(paths))
         for path in paths:
             progress.update(task, description=f"reading {path.name}")

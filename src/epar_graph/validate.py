@@ -19,8 +19,6 @@ thousands of triples) to seconds rather than minutes.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import gzip
 import io
 import json
@@ -29,13 +27,13 @@ import re
 import sys
 import warnings
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from epar_graph import config
+from epar_graph import config, runtime
 from epar_graph.namespaces import PREFIXES
 
 if TYPE_CHECKING:  # rdflib, pySHACL and pyoxigraph are imported where they are used: the CLI starts fast
@@ -644,7 +642,7 @@ def validate_files(
             compiled = _compiled_shapes(*_shapes_key(shapes))
             total = sum(Path(f).stat().st_size for f in files if Path(f).is_file())
             phases.start(f"parsing {_names(files)}", total)
-            with _no_cyclic_gc():
+            with runtime.no_cyclic_gc():
                 store = load_store(files, phases.advance)
                 phases.start("checking shapes", compiled.steps)
                 return _fast(store, compiled, phases.advance)
@@ -661,17 +659,6 @@ def validate_files(
     return _pyshacl(graph, shapes)
 
 
-@contextlib.contextmanager
-def _no_cyclic_gc() -> Iterator[None]:
-    """Python's cycle collector off while the fast engine runs: its rows make no cycles, and the
-    collector's walks over them cost a tenth of the run."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _names(files: Sequence[Path]) -> str:
