@@ -38,6 +38,7 @@ from conftest import (
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from epar_graph import sparql_text
 from epar_graph.serve.negotiation import negotiate, parse_accept
 from epar_graph.serve.settings import Settings, SettingsError
 from epar_graph.serve.sparql import refused_services, service_endpoints, unescape_codepoints
@@ -343,6 +344,34 @@ def test_w3c_bad_query_syntax_is_a_readable_400(client: httpx.Client) -> None:
         assert "Traceback" not in r.text and "Error(" not in r.text
 
 
+def test_common_prefixes_need_no_declaration(client: httpx.Client) -> None:
+    query = f"SELECT ?l WHERE {{ <{ALOFISEL}> a epar:MedicinalProduct ; rdfs:label ?l }}"
+    r = client.get("/sparql", params={"query": query})
+    assert r.status_code == 200, r.text
+    assert json_column(r, "l") == ["Alofisel"]
+    own = "PREFIX rdfs: <http://example.org/not-rdfs#> ASK { ?s rdfs:label ?l }"
+    assert client.get("/sparql", params={"query": own}).json()["boolean"] is False  # the query's own wins
+
+
+def test_syntax_error_has_line_column_and_a_caret(client: httpx.Client) -> None:
+    r = client.post("/sparql", data={"query": "SELECT ?p WHERE {\n  ?p a foo:Thing .\n}"})
+    assert r.status_code == 400
+    first, text, caret = r.text.rstrip("\n").splitlines()
+    assert "line 2, column " in first and "unknown prefix foo:" in first
+    assert caret.index("^") == text.index("foo:")
+    assert len(r.text) < 400
+
+
+def test_relative_iris_resolve_against_the_endpoint(client: httpx.Client, live_server: LiveServer) -> None:
+    r = client.get("/sparql", params={"query": "CONSTRUCT { <s> <p> 1 } WHERE {}"},
+                   headers={"Accept": "application/n-triples"})
+    assert r.status_code == 200, r.text
+    (triple,) = {q.triple for q in pyoxigraph.parse(r.content, pyoxigraph.RdfFormat.N_TRIPLES)}
+    assert triple.subject == pyoxigraph.NamedNode(live_server.url + "/s")
+    own = client.get("/sparql", params={"query": "BASE <http://example.org/a/> SELECT (<b> AS ?x) {}"})
+    assert json_column(own, "x") == ["http://example.org/a/b"]
+
+
 def test_missing_or_empty_query(client: httpx.Client) -> None:
     assert client.post("/sparql", data={"default-graph-uri": LINKS_GRAPH}).status_code == 400
     assert client.get("/sparql", params={"query": "  "}).status_code == 400
@@ -368,6 +397,7 @@ def test_w3c_update_is_refused_and_data_unchanged(client: httpx.Client) -> None:
 # --- service description ---------------------------------------------------------------------
 
 SD = "http://www.w3.org/ns/sparql-service-description#"
+SHACL = "http://www.w3.org/ns/shacl#"
 
 
 @pytest.mark.parametrize(("accept", "fmt"), RDF_CASES + [("*/*", pyoxigraph.RdfFormat.TURTLE)])
@@ -399,6 +429,11 @@ def test_service_description(client: httpx.Client, live_server: LiveServer, acce
     names = {n for g in objects(dataset, SD + "namedGraph") if isinstance(g, pyoxigraph.NamedNode)
              for n in objects(g, SD + "name")}
     assert names == {pyoxigraph.NamedNode(LINKS_GRAPH)}
+    declared = {
+        next(iter(objects(d, SHACL + "prefix"))).value: next(iter(objects(d, SHACL + "namespace"))).value
+        for d in objects(endpoint, SHACL + "declare") if isinstance(d, pyoxigraph.NamedNode)
+    }
+    assert declared == sparql_text.COMMON_PREFIXES
 
 
 def test_browser_without_query_is_sent_to_the_ui(client: httpx.Client) -> None:

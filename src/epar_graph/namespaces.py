@@ -24,20 +24,28 @@ class Vocabulary:
         self.prefix = prefix
         self.base = base
         self.terms: frozenset[str] = frozenset(terms)
-        clash = self.terms & {"prefix", "base", "terms", "iri", "_nodes"}
+        clash = self.terms & {"terms", "iri", "term", "_nodes"}
         if clash:
-            raise ValueError(f"{prefix}: term names {sorted(clash)} clash with Vocabulary attributes")
+            raise ValueError(f"{prefix}: term names {sorted(clash)} clash with Vocabulary methods")
         self._nodes = {t: NamedNode(base + t) for t in self.terms}
         # Known terms become plain attributes (fast on hot paths); __getattr__ only
-        # runs for unknown names, to refuse them.
-        self.__dict__.update(self._nodes)
+        # runs for unknown names, to refuse them. A term named like an attribute
+        # (sh:prefix) is reached with term().
+        self.__dict__.update({t: n for t, n in self._nodes.items() if t not in ("prefix", "base")})
+
+    def term(self, name: str) -> NamedNode:
+        """A term by name, also one whose name is an attribute of this object (``SH.term("prefix")``)."""
+        try:
+            return self._nodes[name]
+        except KeyError:
+            raise AttributeError(f"{self.prefix}:{name} is not a known term") from None
 
     def __getattr__(self, name: str) -> NamedNode:
         raise AttributeError(f"{self.prefix}:{name} is not a known term")
 
     def iri(self, name: str) -> str:
         """The IRI string of a term (checked)."""
-        return getattr(self, name).value
+        return self.term(name).value
 
     def __contains__(self, iri: object) -> bool:
         return isinstance(iri, str) and iri.startswith(self.base) and iri[len(self.base):] in self.terms
@@ -281,6 +289,10 @@ SH = Vocabulary(
         "construct",
         "ask",
         "describe",
+        "declare",
+        "PrefixDeclaration",
+        "prefix",
+        "namespace",
     ],
 )
 

@@ -32,12 +32,24 @@ class Prepared:
     added_lines: int
 
 
-def with_common_prefixes(query: str) -> Prepared:
+#: Characters that cannot stand in an IRI reference between ``<`` and ``>``.
+_NOT_IRI = re.compile(r'[\x00-\x20<>"{}|^`\\]')
+
+
+def with_common_prefixes(query: str, base: str | None = None) -> Prepared:
+    """The query with the common prefixes it does not declare itself, and ``base`` as its base IRI.
+
+    A base lets a query use relative IRIs (``<s>``): the protocol endpoint passes its own URL, as
+    the SPARQL Protocol's tests expect. A query's own ``BASE`` comes later in the prologue, so it
+    still wins (a relative one is resolved against ours, as RFC 3986 says).
+    """
     declared = {m[1] or "" for m in _DECLARED.finditer(query)}
-    missing = [f"PREFIX {p}: <{iri}>" for p, iri in COMMON_PREFIXES.items() if p not in declared]
-    if not missing:
+    lines = [f"PREFIX {p}: <{iri}>" for p, iri in COMMON_PREFIXES.items() if p not in declared]
+    if base is not None and not _NOT_IRI.search(base):
+        lines.insert(0, f"BASE <{base}>")
+    if not lines:
         return Prepared(query, 0)
-    return Prepared("\n".join(missing) + "\n" + query, len(missing))
+    return Prepared("\n".join(lines) + "\n" + query, len(lines))
 
 
 def _short(expected: str) -> str:

@@ -3,7 +3,9 @@
 https://www.w3.org/TR/sparql11-service-description/ — tells a client what the
 endpoint speaks (SPARQL 1.1 Query, which result formats, whether federation is
 on) and what it holds (the default dataset, its size, its named graphs, and a
-link to the VoID description at ``/.well-known/void``). The description has no
+link to the VoID description at ``/.well-known/void``), and the prefixes every
+query may use undeclared, as SHACL prefix declarations (``sh:declare``, the way
+UniProt's and SIB's endpoints publish theirs). The description has no
 blank nodes: its nodes are fragment IRIs of the endpoint URL, so it can be
 merged with other data without surprises.
 """
@@ -13,8 +15,9 @@ from __future__ import annotations
 from fastapi import Request
 from pyoxigraph import Literal, NamedNode, Triple
 
-from epar_graph.namespaces import DCTERMS, FORMATS, RDF, RDFS, SD, VOID, XSD
+from epar_graph.namespaces import DCTERMS, FORMATS, RDF, RDFS, SD, SH, VOID, XSD
 from epar_graph.serve.settings import Settings
+from epar_graph.sparql_text import COMMON_PREFIXES
 from epar_graph.serve.store import OxigraphStore, StoreInfo, serialize_triples
 
 RESULT_FORMATS = (
@@ -50,6 +53,7 @@ def description(endpoint: str, site: str, settings: Settings, info: StoreInfo | 
     triples += [Triple(service, SD.resultFormat, fmt) for fmt in RESULT_FORMATS]
     if settings.service_allowlist:
         triples.append(Triple(service, SD.feature, SD.BasicFederatedQuery))
+    triples += prefix_declarations(service, endpoint)
     if info is not None:
         triples.append(Triple(default_graph, VOID.triples, Literal(str(info.triples), datatype=XSD.integer)))
         for index, (iri, count) in enumerate(sorted(info.named_graphs.items())):
@@ -63,6 +67,20 @@ def description(endpoint: str, site: str, settings: Settings, info: StoreInfo | 
                 Triple(graph, RDF.type, SD.Graph),
                 Triple(graph, VOID.triples, Literal(str(count), datatype=XSD.integer)),
             ]
+    return triples
+
+
+def prefix_declarations(service: NamedNode, endpoint: str) -> list[Triple]:
+    """The predefined prefixes, each a ``sh:PrefixDeclaration`` node named by a fragment of the endpoint."""
+    triples: list[Triple] = []
+    for prefix, namespace in COMMON_PREFIXES.items():
+        node = NamedNode(f"{endpoint}#prefix-{prefix}")
+        triples += [
+            Triple(service, SH.declare, node),
+            Triple(node, RDF.type, SH.PrefixDeclaration),
+            Triple(node, SH.term("prefix"), Literal(prefix)),
+            Triple(node, SH.namespace, Literal(namespace, datatype=XSD.anyURI)),
+        ]
     return triples
 
 

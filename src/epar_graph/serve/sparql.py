@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import urllib.parse
 from dataclasses import dataclass
@@ -46,6 +47,7 @@ import anyio.to_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 
+from epar_graph import sparql_text
 from epar_graph.serve import negotiation, querycheck, service_description
 from epar_graph.serve.negotiation import Choice, UnknownFormat
 from epar_graph.serve.querycheck import refused_services, service_endpoints, unescape_codepoints
@@ -229,6 +231,8 @@ async def answer_query(request: Request) -> Response:
     """Both methods end here: read, check, run, encode; every failure becomes a plain-text status."""
     settings: Settings = request.app.state.settings
     store: SparqlStore = request.app.state.store
+    prepared: sparql_text.Prepared | None = None
+    original = ""
     try:
         req = await _read_request(request, settings)
         if req.query is None:
@@ -245,11 +249,15 @@ async def answer_query(request: Request) -> Response:
         if result_choice is None and graph_choice is None:
             raise ProtocolError(406, _not_acceptable_message())
         await check_query(request, req.query, settings)
+        original = req.query
+        prepared = sparql_text.with_common_prefixes(original, endpoint_iri(request))
+        req = dataclasses.replace(req, query=prepared.text)
         encoded = await _run(store, settings, req, result_choice, graph_choice)
     except ProtocolError as exc:
         return _error(exc)
     except SyntaxError as exc:
-        return _error(ProtocolError(400, f"The query is not valid SPARQL 1.1: {exc}"))
+        what = sparql_text.explain(exc, prepared, original) if prepared is not None else str(exc)
+        return _error(ProtocolError(400, f"The query is not valid SPARQL 1.1: {what}"))
     except ServerBusy as exc:
         return _error(ProtocolError(503, f"The server is busy: {exc}. Try again shortly.", {"Retry-After": "2"}))
     except QueryTimeout as exc:
@@ -270,6 +278,11 @@ async def answer_query(request: Request) -> Response:
     if encoded.path is not None:
         return StreamedAnswer(encoded.path, media_type=choice.media_type, headers=headers)
     return Response(encoded.body, media_type=choice.media_type, headers=headers)
+
+
+def endpoint_iri(request: Request) -> str:
+    """The URL the endpoint was reached at, without its parameters: the base of relative IRIs in queries."""
+    return str(request.url.replace(query="", fragment=""))
 
 
 def _discard_file(path: str | None) -> None:
