@@ -123,3 +123,52 @@ def test_suggest_preview_and_data_extension_round_trip(web: httpx.Client) -> Non
 def test_bad_requests_are_a_clear_400(web: httpx.Client, payload: dict[str, str]) -> None:
     r = web.post("/reconcile", data=payload)
     assert r.status_code == 400 and r.json()["error"]
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+#: What a browser-based client (the reconciliation test bench, a notebook) does, run from a page of
+#: *another origin* (localhost versus 127.0.0.1), so the answers must carry CORS headers to be read.
+ROUND_TRIP_JS = """async (server) => {
+  const manifest = await (await fetch(server + "/reconcile")).json();
+  const medicine = manifest.defaultTypes.find(t => t.name.startsWith("Medicine")).id;
+  const post = async (params) => (await fetch(server + "/reconcile", {
+    method: "POST", body: new URLSearchParams(params),
+  })).json();
+  const batch = await post({queries: JSON.stringify({q0: {query: "Humira", type: medicine, limit: 3}})});
+  const top = batch.q0.result[0];
+  const properties = await (await fetch(
+    server + "/reconcile/propose_properties?type=" + encodeURIComponent(medicine))).json();
+  const extended = await post({extend: JSON.stringify({ids: [top.id], properties: properties.properties.slice(0, 3)})});
+  return {manifest, batch, properties, extended, top};
+}"""
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed")
+def test_browser_reconciliation_round_trip(bundled_server: LiveServer) -> None:
+    from playwright.sync_api import sync_playwright
+    from test_serve_ui_browser import CHROMIUM_ARGS, WAIT_MS
+
+    server = bundled_server.url
+    other_origin = server.replace("127.0.0.1", "localhost")
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            # our pages allow connections to their own origin only; the client page is somebody else's
+            page = chromium.new_context(bypass_csp=True).new_page()
+            page.set_default_timeout(WAIT_MS)
+            page.goto(other_origin + "/medicines")
+            got = page.evaluate(ROUND_TRIP_JS, server)
+            valid(got["manifest"], "manifest.json")
+            valid(got["batch"], "reconciliation-result-batch.json")
+            valid(got["extended"], "data-extension-response.json")
+            top = got["top"]
+            assert top["name"] == "Humira" and top["match"] is True
+            assert got["extended"]["rows"][top["id"]]  # the matched medicine's facts came back
+            # the manifest's preview and view templates open this entity's pages
+            page.goto(got["manifest"]["preview"]["url"].replace("{{id}}", top["id"]))
+            assert "Humira" in page.inner_text("body")
+            page.goto(got["manifest"]["view"]["url"].replace("{{id}}", top["id"]))
+            assert page.inner_text("h1") == "Humira"
+        finally:
+            chromium.close()

@@ -221,3 +221,54 @@ def test_editor_completes_prefixes_and_terms_without_other_hosts(server: Server,
         ".some(li => li.textContent === 'epar:holder')"
     )
     assert only_local(browser.requests, server.url) == []
+
+
+def test_results_show_plain_values_local_links_and_come_into_view(
+    server: Server, chromium: Chromium
+) -> None:
+    """A phone-sized screen: undeclared common prefixes work, the answer scrolls into view,
+    cells show plain values with a subdued datatype or language, and IRIs link here."""
+    context = chromium.new_context(viewport={"width": 390, "height": 700})
+    page = context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    requests: list[str] = []
+    page.on("request", lambda req: requests.append(req.url))
+    try:
+        page.goto(server.url + "/")
+        page.wait_for_selector(".yasqe .CodeMirror")
+        query = (
+            "SELECT ?product (COUNT(?doc) AS ?documents) (STRLANG(\"x\", \"en\") AS ?tag) WHERE {\n"
+            "  ?product a epar:MedicinalProduct ; rdfs:label \"Alofisel\" .\n"
+            "  OPTIONAL { ?product epar:document ?doc }\n"
+            "} GROUP BY ?product"
+        )
+        page.evaluate("(q) => { window.eparYasgui.getTab().setQuery(q); }", query)
+        page.evaluate("() => { window.scrollTo(0, 0); window.eparYasgui.getTab().query(); }")
+        row = page.locator(".yasr table.dataTable tbody tr").first
+        row.wait_for()
+        page.wait_for_function("() => document.querySelector('.yasr').getBoundingClientRect().top < innerHeight")
+        cells = row.locator("td").all_inner_texts()
+        assert not any('"^^' in c or "^^<" in c for c in cells), cells
+        metas = row.locator(".literal-meta").all_inner_texts()
+        assert "xsd:integer" in metas and "@en" in metas, metas
+        link = row.locator("a.iri").first
+        assert link.evaluate("a => a.href") == server.url + "/product/EMEA-H-C-004258"
+        assert link.get_attribute("title") == "https://w3id.org/epar/product/EMEA-H-C-004258"
+        assert link.inner_text() != ""
+        page.screenshot(path=str(SCREENSHOTS / "epar-ui-phone.png"), full_page=False)
+        assert only_local(requests, server.url) == []
+    finally:
+        context.close()
+
+
+def test_syntax_error_points_at_the_place(server: Server, browser: Browser) -> None:
+    page = browser.page
+    page.goto(server.url + "/")
+    page.wait_for_selector(".yasqe .CodeMirror")
+    page.evaluate("(q) => { window.eparYasgui.getTab().setQuery(q); }", "SELECT * WHERE {\n  ?s foo:bar ?o }")
+    page.evaluate("() => { window.eparYasgui.getTab().query(); }")
+    message = page.locator(".yasr .errorMessage, .yasr .errorResult").first
+    message.wait_for()
+    text = page.locator(".yasr").inner_text()
+    assert "foo:" in text and "^" in text, text
+    assert browser.dialogs == []

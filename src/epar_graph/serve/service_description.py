@@ -17,8 +17,8 @@ from pyoxigraph import Literal, NamedNode, Triple
 
 from epar_graph.namespaces import DCTERMS, FORMATS, RDF, RDFS, SD, SH, VOID, XSD
 from epar_graph.serve.settings import Settings
-from epar_graph.sparql_text import COMMON_PREFIXES
 from epar_graph.serve.store import OxigraphStore, StoreInfo, serialize_triples
+from epar_graph.sparql_text import COMMON_PREFIXES
 
 RESULT_FORMATS = (
     FORMATS.SPARQL_Results_JSON,

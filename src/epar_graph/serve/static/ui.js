@@ -17,6 +17,56 @@
   Yasqe.forkAutocompleter("class", { name: "class-local", bulk: true, get: data.classes, persistenceId: null }, false);
   Yasqe.defaults.autocompleters = ["variables", "prefixes-local", "property-local", "class-local"];
 
+  // Result cells, drawn by YASR's table plugin. Entity IRIs (https://w3id.org/epar/…) link to this
+  // server, which serves them under the same path; other IRIs keep their own address. A literal shows
+  // as its plain value, with its language or datatype subdued after it. Everything is escaped: a
+  // value or an IRI from the data is text, never markup.
+  function escapeHtml(text) {
+    return String(text).replace(/[&<>"']/g, function (c) {
+      return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c];
+    });
+  }
+  var known = {};
+  data.prefixes.forEach(function (line) {
+    var m = /^([^:]*): <(.*)>$/.exec(line);
+    if (m) known[m[1]] = m[2];
+  });
+  function curie(iri, prefixes) {
+    var sources = [prefixes || {}, known];
+    for (var i = 0; i < sources.length; i++) {
+      for (var p in sources[i]) {
+        var ns = sources[i][p];
+        if (ns && iri.indexOf(ns) === 0 && iri.length > ns.length) return p + ":" + iri.slice(ns.length);
+      }
+    }
+    return null;
+  }
+  function localHref(iri) {
+    if (iri.indexOf(data.base) === 0) return data.root + "/" + iri.slice(data.base.length);
+    return iri;
+  }
+  var Table = Yasgui.Yasr.plugins.table;
+  Table.prototype.getUriLinkFromBinding = function (binding, prefixes) {
+    var iri = binding.value;
+    var short = curie(iri, prefixes);
+    var target = this.config.openIriInNewWindow ? " target='_blank' rel='noopener noreferrer'" : "";
+    var shown = short ? escapeHtml(short) : "&lt;" + escapeHtml(iri) + "&gt;";
+    return "<a class='iri'" + target + " href='" + escapeHtml(localHref(iri)) + "' title='" +
+      escapeHtml(iri) + "'>" + shown + "</a>";
+  };
+  Table.prototype.formatLiteral = function (binding, prefixes) {
+    var value = escapeHtml(binding.value);
+    if (binding["xml:lang"]) {
+      return value + " <span class='literal-meta'>@" + escapeHtml(binding["xml:lang"]) + "</span>";
+    }
+    var datatype = binding.datatype;
+    if (datatype && datatype !== known.xsd + "string") {
+      var name = curie(datatype, prefixes) || datatype;
+      return value + " <span class='literal-meta' title='" + escapeHtml(datatype) + "'>" + escapeHtml(name) + "</span>";
+    }
+    return value;
+  };
+
   var first = data.examples.length ? data.examples[0].query : "SELECT * WHERE { ?s ?p ?o } LIMIT 10";
   var yasgui = new Yasgui(document.getElementById("yasgui"), {
     requestConfig: { endpoint: endpoint, method: "POST" },
@@ -57,16 +107,12 @@
     if (tab) tab.query();
   });
 
-  // Result tables link entity IRIs (https://w3id.org/epar/…); this server serves them under the
-  // same path, so point those links here before the browser follows them.
-  function localise(event) {
-    var link = event.target && event.target.closest ? event.target.closest("a[href]") : null;
-    if (link && link.href.indexOf(data.base) === 0) {
-      link.href = new URL(data.root + "/" + link.href.slice(data.base.length), window.location.href).href;
-    }
-  }
-  ["mouseover", "focusin", "click", "auxclick"].forEach(function (type) {
-    document.getElementById("yasgui").addEventListener(type, localise, true);
+  // After Run, bring the answer (or the error) into view: on a small screen it is below the editor.
+  yasgui.on("queryResponse", function (_yasgui, tab) {
+    window.setTimeout(function () {
+      var panel = tab && tab.getYasr ? tab.getYasr().rootEl : document.querySelector(".yasr");
+      if (panel) panel.scrollIntoView({ block: "start", behavior: "smooth" });
+    }, 0);
   });
 
   var wanted = new URLSearchParams(window.location.search).get("example");
