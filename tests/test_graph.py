@@ -8,7 +8,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pyoxigraph import Literal, NamedNode
 
-from epar_graph import iris
 from epar_graph.graph import (
     atc_ancestors,
     atcvet_ancestors,
@@ -18,10 +17,12 @@ from epar_graph.graph import (
     section_label,
     title_procedure,
 )
+from epar_graph.iris import Minter
 from epar_graph.model import Address, DocumentListing, Product
 from epar_graph.namespaces import EPAR, RDF, SKOS
 
 BASE = "https://example.org/epar/"
+MINT = Minter(BASE)
 
 
 def product(number: str, **kw: object) -> Product:
@@ -63,18 +64,18 @@ def test_veterinary_product_facts() -> None:
     triples = build_triples(
         [product("EMEA/V/C/006821", category="Veterinary", atcvet_codes=("QI04AA02",),
                  target_species=("Sheep", "Cattle"), latest_procedure="IB/0001")],
-        BASE,
+        MINT,
     )
-    prod = NamedNode(iris.product(BASE, "EMEA/V/C/006821"))
+    prod = NamedNode(MINT.product("EMEA/V/C/006821"))
     objects = {(t.predicate, t.object) for t in triples if t.subject == prod}
-    assert (EPAR.category, NamedNode(iris.concept(BASE, "category", "Veterinary"))) in objects
-    assert (EPAR.atcVetCode, NamedNode(iris.concept(BASE, "atcvet", "QI04AA02"))) in objects
+    assert (EPAR.category, NamedNode(MINT.concept("category", "Veterinary"))) in objects
+    assert (EPAR.atcVetCode, NamedNode(MINT.concept("atcvet", "QI04AA02"))) in objects
     assert {o for p, o in objects if p == EPAR.targetSpecies} == {
-        NamedNode(iris.concept(BASE, "species", s)) for s in ("Sheep", "Cattle")
+        NamedNode(MINT.concept("species", s)) for s in ("Sheep", "Cattle")
     }
-    latest = NamedNode(iris.procedure(BASE, "EMEA/V/C/006821/IB/0001"))
+    latest = NamedNode(MINT.procedure("EMEA/V/C/006821/IB/0001"))
     assert any(t.predicate == EPAR.latestProcedure and t.object == latest for t in triples)
-    qi = NamedNode(iris.concept(BASE, "atcvet", "QI"))
+    qi = NamedNode(MINT.concept("atcvet", "QI"))
     assert any(t.subject == qi and t.predicate == SKOS.topConceptOf for t in triples)
 
 
@@ -82,21 +83,21 @@ def test_veterinary_product_facts() -> None:
        st.sampled_from([("Ltd", "Limited"), ("Ltd.", "Limited"), ("SA", "S.A."), ("B.V.", "BV"),
                         ("Corp", "Corporation")]))
 def test_one_legal_form_spelled_two_ways_is_one_organisation(name: str, forms: tuple[str, str]) -> None:
-    a, b = (iris.organisation(BASE, f"{name} {form}") for form in forms)
+    a, b = (MINT.organisation(f"{name} {form}") for form in forms)
     assert a == b
-    assert iris.organisation(BASE, f"{name} Inc") != a  # another legal form, another company
+    assert MINT.organisation(f"{name} Inc") != a  # another legal form, another company
 
 
 def test_one_concept_per_atc_code_across_products() -> None:
     triples = build_triples(
         [product("EMEA/H/C/000001", atc_codes=("L04AX08",)), product("EMEA/H/C/000002", atc_codes=("L04AX01",))],
-        BASE,
+        MINT,
     )
-    l04 = NamedNode(iris.concept(BASE, "atc", "L04"))
+    l04 = NamedNode(MINT.concept("atc", "L04"))
     assert sum(1 for t in triples if t.subject == l04 and t.predicate == RDF.type) == 1
-    narrower = {t.object for t in triples if t.subject == NamedNode(iris.concept(BASE, "atc", "L04AX"))
+    narrower = {t.object for t in triples if t.subject == NamedNode(MINT.concept("atc", "L04AX"))
                 and t.predicate == SKOS.narrower}
-    children = {NamedNode(iris.concept(BASE, "atc", code)) for code in ("L04AX08", "L04AX01")}
+    children = {NamedNode(MINT.concept("atc", code)) for code in ("L04AX08", "L04AX01")}
     assert narrower == children
 
 
@@ -126,7 +127,7 @@ def test_same_title_and_date_in_two_sections_is_one_document() -> None:
         DocumentListing("X : EPAR - Public assessment report", day, "B_SECTION"),
         DocumentListing("X : EPAR - Public assessment report", dt.date(2019, 1, 1), "A_SECTION"),
     )
-    triples = build_triples([product("EMEA/H/C/000003", documents=docs)], BASE)
+    triples = build_triples([product("EMEA/H/C/000003", documents=docs)], MINT)
     documents = {t.object for t in triples if t.predicate == EPAR.document}
     assert len(documents) == 2
     sections = [t for t in triples if t.predicate == EPAR.documentSection]
@@ -139,10 +140,10 @@ def test_holders_with_spelling_variants_share_a_node() -> None:
             product("EMEA/H/C/000004", holder="Takeda Pharma A/S"),
             product("EMEA/H/C/000005", holder="TAKEDA PHARMA A/S", holder_address=Address(country_code="DNK")),
         ],
-        BASE,
+        MINT,
     )
     holders = {t.object for t in triples if t.predicate == EPAR.holder}
-    assert holders == {NamedNode(iris.organisation(BASE, "Takeda Pharma A/S"))}
+    assert holders == {NamedNode(MINT.organisation("Takeda Pharma A/S"))}
 
 
 def test_no_blank_nodes_and_every_subject_labelled() -> None:
@@ -154,10 +155,10 @@ def test_no_blank_nodes_and_every_subject_labelled() -> None:
         pharmacotherapeutic_group={"en": "Drugs used in diabetes"},
         holder="Lab", holder_address=Address("1 Road", "1000", "Town", "BEL", "Belgium"),
     )
-    triples = build_triples([p], BASE)
+    triples = build_triples([p], MINT)
     assert all(isinstance(t.subject, NamedNode) and not isinstance(t.object, tuple) for t in triples)
     subjects = {t.subject for t in triples}
     labelled = {t.subject for t in triples if t.predicate.value.endswith("#label")}
     assert subjects == labelled
     assert any(t.object == Literal("false", datatype=NamedNode("http://www.w3.org/2001/XMLSchema#boolean"))
-               for t in build_triples([product("EMEA/H/C/000007", is_generic=False)], BASE))
+               for t in build_triples([product("EMEA/H/C/000007", is_generic=False)], MINT))

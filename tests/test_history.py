@@ -17,8 +17,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from openpyxl import Workbook
 
-from epar_graph import config, history
+from epar_graph import history
 from epar_graph.changes_report import SCHEMA_FILE, load_snapshot
+from epar_graph.iris import Minter
 from epar_graph.model import ProductRecord
 from epar_graph.pipeline import EXIT_HISTORY_ALARM, build
 from epar_graph.publish import sha256_file
@@ -179,7 +180,7 @@ def test_changes_dump_is_the_same_for_any_argument_order_and_validates(tmp_path:
     assert len(set(g.subjects(rdflib.RDF.type, epar.Change))) == sum(first.changes.values())
     assert len(set(g.subjects(rdflib.RDF.type, epar.Snapshot))) == 4
     void = rdflib.Graph().parse(first.out / "void.ttl")
-    subset = rdflib.URIRef(config.base_iri() + "dataset/changes")
+    subset = rdflib.URIRef(Minter().dataset("changes"))
     assert int(void.value(subset, rdflib.URIRef("http://rdfs.org/ns/void#triples"))) == len(g)
 
 

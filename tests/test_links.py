@@ -16,7 +16,8 @@ import pytest
 from pyoxigraph import BlankNode, Literal, NamedNode, Quad, Triple
 from typer.testing import CliRunner
 
-from epar_graph import config, iris, links, links_cli
+from epar_graph import config, links, links_cli
+from epar_graph.iris import Minter
 from epar_graph.model import Address, Product
 from epar_graph.namespaces import DCTERMS, EPAR, OWL, RDF, RDFS, SCHEMA, SKOS, SPDX, VOID, XSD
 from epar_graph.read import common as read_common
@@ -24,6 +25,7 @@ from epar_graph.read import link_tables as lt
 from epar_graph.read.common import split_areas, split_substances
 
 BASE = "https://w3id.org/epar/"
+MINT = Minter(BASE)
 FIXTURES = Path(__file__).parent / "data" / "links"
 WD = "http://www.wikidata.org/entity/"
 RX = "http://purl.bioontology.org/ontology/RXNORM/"
@@ -61,7 +63,7 @@ def fixture_products() -> list[Product]:
 
 @pytest.fixture(scope="module")
 def result() -> links.LinkResult:
-    return links.link_products(fixture_products(), BASE, FIXTURES)
+    return links.link_products(fixture_products(), MINT, FIXTURES)
 
 
 def linkset(result: links.LinkResult, name: str) -> links.Linkset:
@@ -74,11 +76,11 @@ def objects(result: links.LinkResult, name: str, subject: str) -> set[str]:
 
 
 def sub(name: str) -> str:
-    return iris.substance(BASE, name)
+    return MINT.substance(name)
 
 
 def prod(number: str) -> str:
-    return iris.product(BASE, number)
+    return MINT.product(number)
 
 
 # -- substances ---------------------------------------------------------------------------
@@ -143,7 +145,7 @@ def test_atc_concepts_link_at_every_level_to_both_targets(result: links.LinkResu
     bioportal = linkset(result, "atc-bioportal")
     assert idorg.predicate == SKOS.exactMatch and bioportal.predicate == SKOS.exactMatch
     for code in ("L04AX08", "L04AX", "L04A", "L04", "L"):
-        concept = iris.concept(BASE, "atc", code)
+        concept = MINT.concept("atc", code)
         assert objects(result, "atc-identifiers-org", concept) == {f"https://identifiers.org/atc:{code}"}
         assert objects(result, "atc-bioportal", concept) == {f"http://purl.bioontology.org/ontology/ATC/{code}"}
     assert len(idorg.triples) == len(links.atc_codes(fixture_products()))
@@ -153,7 +155,7 @@ def test_therapeutic_areas_link_to_mesh_descriptors(result: links.LinkResult) ->
     ls = linkset(result, "mesh-therapeutic-areas")
     assert ls.predicate == SKOS.exactMatch
     mesh = "http://id.nlm.nih.gov/mesh/"
-    area = lambda h: iris.concept(BASE, "therapeutic-area", h)  # noqa: E731
+    area = lambda h: MINT.concept("therapeutic-area", h)  # noqa: E731
     assert objects(result, "mesh-therapeutic-areas", area("Rectal Fistula")) == {mesh + "D012003"}
     assert objects(result, "mesh-therapeutic-areas", area("Schizophrenia")) == {mesh + "D012559"}
     assert objects(result, "mesh-therapeutic-areas", area("Cancer")) == set()  # unresolved in the table
@@ -167,27 +169,27 @@ def entity(result: links.LinkResult, iri: str) -> set[tuple[str, object]]:
 
 
 def test_orphan_designation_is_modelled_with_condition_sponsor_and_product(result: links.LinkResult) -> None:
-    d = iris.orphan_designation(BASE, "EU/3/07/459")
+    d = MINT.orphan_designation("EU/3/07/459")
     facts = entity(result, d)
     assert (RDF.type.value, EPAR.OrphanDesignation) in facts
     assert (EPAR.designationNumber.value, Literal("EU/3/07/459")) in facts
     assert (EPAR.designationDate.value, Literal("2007-07-10", datatype=XSD.date)) in facts
     assert (RDFS.label.value, Literal("Orphan designation EU/3/07/459", language="en")) in facts
-    condition = iris.concept(BASE, "orphan-condition", "narcolepsy")
+    condition = MINT.concept("orphan-condition", "narcolepsy")
     assert (EPAR.orphanCondition.value, NamedNode(condition)) in facts
-    assert (EPAR.sponsor.value, NamedNode(iris.organisation(BASE, "Bioprojet Pharma"))) in facts
+    assert (EPAR.sponsor.value, NamedNode(MINT.organisation("Bioprojet Pharma"))) in facts
     # Wakix (WakixEU/1/15/106804/04/2016) is product EMEA/H/C/002616, linked both ways
     assert (EPAR.designatedProduct.value, NamedNode(prod("EMEA/H/C/002616"))) in facts
     assert (EPAR.orphanDesignation.value, NamedNode(d)) in entity(result, prod("EMEA/H/C/002616"))
     c = entity(result, condition)
     assert (SKOS.prefLabel.value, Literal("narcolepsy", language="en")) in c
-    assert (SKOS.inScheme.value, NamedNode(iris.scheme(BASE, "orphan-condition"))) in c
+    assert (SKOS.inScheme.value, NamedNode(MINT.scheme("orphan-condition"))) in c
 
 
 def test_sponsor_that_is_a_holder_gets_no_second_description(result: links.LinkResult) -> None:
-    holder = iris.organisation(BASE, "Bioprojet Pharma")
+    holder = MINT.organisation("Bioprojet Pharma")
     assert entity(result, holder) == set()  # the graph stage describes holders
-    sponsor = iris.organisation(BASE, "CTI Life Sciences Ltd")
+    sponsor = MINT.organisation("CTI Life Sciences Ltd")
     assert entity(result, sponsor) == {
         (RDF.type.value, EPAR.Organisation),
         (RDFS.label.value, Literal("CTI Life Sciences Ltd")),
@@ -199,23 +201,23 @@ def test_trade_name_shared_by_a_refused_application_goes_to_the_authorised_produ
     result: links.LinkResult,
 ) -> None:
     for number in ("EU/3/01/039", "EU/3/03/171"):
-        facts = entity(result, iris.orphan_designation(BASE, number))
+        facts = entity(result, MINT.orphan_designation(number))
         assert (EPAR.designatedProduct.value, NamedNode(prod("EMEA/H/C/000773"))) in facts
         assert (EPAR.designatedProduct.value, NamedNode(prod("EMEA/H/C/000464"))) not in facts
 
 
 def test_condition_links_to_ontologies_with_close_match(result: links.LinkResult) -> None:
-    c = iris.concept(BASE, "orphan-condition", "primary myelofibrosis")
+    c = MINT.concept("orphan-condition", "primary myelofibrosis")
     assert objects(result, "doid-orphan-conditions", c) == {"http://purl.obolibrary.org/obo/DOID_4971"}
     assert objects(result, "ordo-orphan-conditions", c) == {"http://www.orpha.net/ORDO/Orphanet_824"}
     assert objects(result, "mesh-orphan-conditions", c) == {"http://id.nlm.nih.gov/mesh/D055728"}
     assert objects(result, "wikidata-orphan-conditions", c) == {WD + "Q1752571"}
-    glioma = iris.concept(BASE, "orphan-condition", "glioma")
+    glioma = MINT.concept("orphan-condition", "glioma")
     assert objects(result, "hpo-orphan-conditions", glioma) == {"http://purl.obolibrary.org/obo/HP_0009733"}
     # glioma: DOID and ORDO routes give Q1365309, the MeSH route Q18556612: the majority wins
     assert objects(result, "wikidata-orphan-conditions", glioma) == {WD + "Q1365309"}
     # medulloblastoma: two routes, two items: left out
-    medullo = iris.concept(BASE, "orphan-condition", "medulloblastoma")
+    medullo = MINT.concept("orphan-condition", "medulloblastoma")
     assert objects(result, "wikidata-orphan-conditions", medullo) == set()
     for name in ("doid", "hpo", "ordo", "mesh", "wikidata"):
         assert linkset(result, f"{name}-orphan-conditions").predicate == SKOS.closeMatch
@@ -255,7 +257,7 @@ def test_link_sets_serialise_as_ntriples(result: links.LinkResult) -> None:
 
 
 def test_build_linksets_returns_linksets_and_entity_triples() -> None:
-    linksets, triples = links.build_linksets(fixture_products(), BASE, FIXTURES)
+    linksets, triples = links.build_linksets(fixture_products(), MINT, FIXTURES)
     assert {ls.name for ls in linksets} >= {"wikidata-substances", "atc-bioportal", "ordo-orphan-conditions"}
     assert all(isinstance(t, Triple) for t in triples)
     assert any(t.predicate == EPAR.designatedProduct for t in triples)
@@ -263,7 +265,7 @@ def test_build_linksets_returns_linksets_and_entity_triples() -> None:
 
 def test_missing_table_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(lt.LinkTableError, match="ema-medicines-2017-wikidata-rxnorm.csv"):
-        links.link_products(fixture_products(), BASE, tmp_path)
+        links.link_products(fixture_products(), MINT, tmp_path)
 
 
 def test_refresh_table_rows_with_one_item_become_links(tmp_path: Path) -> None:
@@ -286,9 +288,9 @@ def test_refresh_table_rows_with_one_item_become_links(tmp_path: Path) -> None:
     by = {p.product_number: p for p in products}
     by["EMEA/H/C/002616"].common_name = "pitolisant hydrochloride"  # an INN row of a one-substance product
     by["EMEA/H/C/000089"].common_name = "doxorubicin"
-    result = links.link_products(products, BASE, data)
+    result = links.link_products(products, MINT, data)
     assert objects(result, "wikidata-refresh-products", prod("EMEA/H/C/004258")) == {WD + "Q42282869"}
-    assert objects(result, "wikidata-refresh-atc", iris.concept(BASE, "atc", "L04AX08")) == {WD + "Q42282869"}
+    assert objects(result, "wikidata-refresh-atc", MINT.concept("atc", "L04AX08")) == {WD + "Q42282869"}
     assert objects(result, "wikidata-refresh-substances", sub("darvadstrocel")) == {WD + "Q42282869"}
     # two items answered for aripiprazole: ambiguous, no link
     assert objects(result, "wikidata-refresh-substances", sub("aripiprazole")) == set()
@@ -306,12 +308,12 @@ def test_refresh_table_rows_with_one_item_become_links(tmp_path: Path) -> None:
 
 
 def test_void_description_describes_each_linkset(result: links.LinkResult) -> None:
-    void = links.void_description(result.linksets, BASE)
+    void = links.void_description(result.linksets, MINT)
     assert not any(isinstance(term, BlankNode) for t in void for term in (t.subject, t.object))
     store = pyoxigraph.Store()
     store.extend(Quad(t.subject, t.predicate, t.object) for t in void)
     for ls in result.linksets:
-        node = NamedNode(links.linkset_iri(BASE, ls.name))
+        node = NamedNode(MINT.linkset(ls.name))
         facts = {(t.predicate, t.object) for t in store.quads_for_pattern(node, None, None)}
         assert (RDF.type, VOID.Linkset) in facts
         assert (VOID.linkPredicate, ls.predicate) in facts
@@ -333,7 +335,7 @@ def test_void_description_describes_each_linkset(result: links.LinkResult) -> No
             assert list(store.quads_for_pattern(checksum, SPDX.checksumValue, None))[0].object == Literal(
                 digest, datatype=XSD.hexBinary
             )
-    countries = NamedNode(links.linkset_iri(BASE, "wikidata-countries"))
+    countries = NamedNode(MINT.linkset("wikidata-countries"))
     subjects = [q.object for q in store.quads_for_pattern(countries, VOID.subjectsTarget, None)]
     assert subjects == [NamedNode("http://publications.europa.eu/resource/authority/country")]
     # the whole description is valid Turtle
@@ -408,10 +410,10 @@ def test_bundled_mesh_table_is_what_the_command_makes_from_its_recorded_source()
 
 def test_coverage_counts_on_the_fixture(result: links.LinkResult) -> None:
     products = fixture_products()
-    report = links.coverage(products, result.linksets, BASE, result.triples, result.notes)
+    report = links.coverage(products, result.linksets, MINT, result.triples, result.notes)
     sub_wd = report.get("substances", "Wikidata")
     names = {p.product_number: p for p in products}
-    assert sub_wd.total == len({iris.substance(BASE, s) for p in products for s in p.active_substances})
+    assert sub_wd.total == len({MINT.substance(s) for p in products for s in p.active_substances})
     unlinked = {label for label, _ in sub_wd.unlinked}
     assert "doxorubicin hydrochloride" in unlinked and "aripiprazole" not in unlinked
     prod_wd = report.get("products", "Wikidata")
@@ -575,7 +577,7 @@ def test_links_per_target_counts_every_shipped_link(bundled_build: Path) -> None
 def test_orphan_cross_walk_runs_on_the_link_files_alone(bundled_build: Path) -> None:
     store = links_only_store(bundled_build)
     rows = list(store.query((QUERIES / "links-orphan-conditions-across-ontologies.rq").read_text(encoding="utf-8")))
-    pmf = iris.concept(config.base_iri(), "orphan-condition", "primary myelofibrosis")
+    pmf = MINT.concept("orphan-condition", "primary myelofibrosis")
     assert {r["condition"].value for r in rows} >= {pmf}
     row = next(r for r in rows if r["condition"].value == pmf)
     assert (row["doid"].value, row["wikidata"].value) == ("http://purl.obolibrary.org/obo/DOID_4971", WD + "Q1752571")

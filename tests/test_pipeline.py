@@ -20,6 +20,7 @@ import pytest
 import rdflib
 
 from epar_graph import config
+from epar_graph.iris import Minter
 from epar_graph.namespaces import EPAR
 from epar_graph.pipeline import BuildResult, build
 
@@ -83,7 +84,7 @@ def test_counts_add_up(bundled: BuildResult) -> None:
     for src in bundled.sources:
         assert src.read == src.accepted + src.rejected
     void = rdflib.Graph().parse(bundled.out / "void.ttl")
-    dataset = rdflib.URIRef(config.base_iri() + "dataset")
+    dataset = rdflib.URIRef(Minter().dataset())
     read = int(void.value(dataset, rdflib.URIRef(EPAR.iri("recordsRead"))))
     assert read == bundled.read == sum(len(ema_sheets.rows(p)) for p in ema_sheets.REPORTS.values()) + sum(
         src.read for src in bundled.sources if src.path not in ema_sheets.REPORTS.values()
@@ -99,7 +100,7 @@ def test_the_build_holds_all_five_exports(bundled: BuildResult) -> None:
         and (s, rdflib.RDF.type, rdflib.URIRef("http://www.w3.org/ns/dcat#Dataset")) in void
     }
     assert exports == {path.name: date for date, path in ema_sheets.REPORTS.items()}
-    dataset = rdflib.URIRef(config.base_iri() + "dataset")
+    dataset = rdflib.URIRef(Minter().dataset())
     assert void.value(dataset, rdflib.DCTERMS.modified).toPython() == max(ema_sheets.REPORTS)
 
 
@@ -159,7 +160,7 @@ def test_warnings_are_reported_and_counted(bundled: BuildResult) -> None:
     assert rows and set(rows[0]) == {"file", "record", "field", "message"}
     assert len(rows) == len(bundled.warnings) == sum(src.warnings for src in bundled.sources)
     void = rdflib.Graph().parse(bundled.out / "void.ttl")
-    dataset = rdflib.URIRef(config.base_iri() + "dataset")
+    dataset = rdflib.URIRef(Minter().dataset())
     assert int(void.value(dataset, rdflib.URIRef(EPAR.iri("warnings")))) == len(rows)
     assert any("EMEA/H/C005201" in r["message"] for r in rows)
 

@@ -22,6 +22,7 @@ from pyoxigraph import Literal, NamedNode, Triple
 
 from epar_graph import config, publish, release
 from epar_graph.graph import build_triples
+from epar_graph.iris import Minter
 from epar_graph.model import merge_sources
 from epar_graph.namespaces import XSD
 from epar_graph.pipeline import build
@@ -33,8 +34,8 @@ REPORT = config.DATA_DIR / "ema-medicines-report-2026-03-14.xlsx"
 @pytest.fixture(scope="module")
 def graph() -> set[Triple]:
     """The graph of EMA's report of March 2026, with literals that need escaping added."""
-    triples = build_triples(merge_sources([read_source(REPORT).for_merge()]), config.base_iri())
-    odd = NamedNode(config.base_iri() + "product/odd")
+    triples = build_triples(merge_sources([read_source(REPORT).for_merge()]), Minter())
+    odd = NamedNode(Minter().product("odd"))
     p = NamedNode("https://w3id.org/epar/ontology#commonName")
     for text in ['quote " and \\ backslash', "new\nline\r\ttab", "bell \x07 del \x7f", "λ 😀 \u2028", '"', ""]:
         triples.add(Triple(odd, p, Literal(text)))
@@ -86,8 +87,8 @@ def test_jsonld_context_and_counts_from_lines(graph: set[Triple], tmp_path: Path
 
     built = dt.datetime(2026, 3, 14, 6, 0, tzinfo=dt.UTC)
     files = {"epar.nt": tmp_path / "epar.nt"}
-    assert publish.void_triples(config.base_iri(), stats, [], files, built) == publish.void_triples(
-        config.base_iri(), graph, [], files, built
+    assert publish.void_triples(Minter(), stats, [], files, built) == publish.void_triples(
+        Minter(), graph, [], files, built
     )
 
 

@@ -26,7 +26,8 @@ from hypothesis import strategies as st
 from openpyxl import Workbook
 from rdflib import RDFS, SKOS, Literal, URIRef
 
-from epar_graph import config, iris
+from epar_graph import iris
+from epar_graph.iris import Minter
 from epar_graph.namespaces import EPAR, SCHEMA
 from epar_graph.pipeline import build
 from epar_graph.read import read_source
@@ -200,8 +201,8 @@ def test_every_cell_reaches_its_property(cut: tuple[Path, rdflib.Graph]) -> None
     for row in rows:
         number = ema_sheets.product_number(row)
         subject = {
-            PRODUCT: URIRef(iris.product(config.DEFAULT_BASE, number)),
-            AUTHORISATION: URIRef(iris.authorisation(config.DEFAULT_BASE, number)),
+            PRODUCT: URIRef(Minter().product(number)),
+            AUTHORISATION: URIRef(Minter().authorisation(number)),
         }
         for header, cell in row.items():
             if not _plain(cell) or _plain(cell).lower() in {"not yet assigned", "-"}:
@@ -282,7 +283,7 @@ def test_holder_spellings_of_one_legal_form_are_one_node(cut: tuple[Path, rdflib
     for row in ema_sheets.rows(path):
         name = _plain(str(ema_sheets.column(row, "holder")).split("\n")[0])
         if name.lower().startswith("pfizer"):
-            a = URIRef(iris.authorisation(config.DEFAULT_BASE, ema_sheets.product_number(row)))
+            a = URIRef(Minter().authorisation(ema_sheets.product_number(row)))
             holders[iris.normalise_organisation(name)].update(g.objects(a, URIRef(EPAR.iri("holder"))))
     assert all(len(nodes) == 1 for nodes in holders.values())
     assert len({n for nodes in holders.values() for n in nodes}) == len(holders)

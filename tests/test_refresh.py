@@ -325,14 +325,15 @@ def small_graph() -> pyoxigraph.Store:
     """Our graph for Abilify and Alofisel with the link sets and orphan designations of the fixtures."""
     from epar_graph import links
     from epar_graph.graph import build_triples
+    from epar_graph.iris import Minter
 
     products = [
         Product("EMEA/H/C/000471", "Abilify", active_substances=("aripiprazole",), atc_codes=("N05AX12",)),
         Product("EMEA/H/C/004258", "Alofisel", active_substances=("darvadstrocel",), atc_codes=("L04AX08",)),
     ]
-    base = "https://w3id.org/epar/"
-    result = links.link_products(products, base, FIXTURES)
-    triples = set(build_triples(products, base)) | set(result.triples)
+    mint = Minter()
+    result = links.link_products(products, mint, FIXTURES)
+    triples = set(build_triples(products, mint)) | set(result.triples)
     triples |= {t for ls in result.linksets for t in ls.triples}
     store = pyoxigraph.Store()
     store.extend(pyoxigraph.Quad(t.subject, t.predicate, t.object) for t in triples)

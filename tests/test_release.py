@@ -186,3 +186,59 @@ def test_a_full_disk_has_its_own_exit_code_and_keeps_the_old_release(tiny_disk: 
     assert "no space left" in " ".join(proc.stderr.split()) and "Traceback" not in proc.stderr
     assert assert_complete(dist) == before
     assert not [p for p in release.releases_root(dist).iterdir() if p.name.startswith("tmp-")]
+
+
+# --- the base IRI travels with the release --------------------------------------------------
+
+
+def _env_without_base() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k != "EPAR_BASE"}
+
+
+def test_a_release_built_under_another_base_validates_and_serves_under_it(tmp_path: Path) -> None:
+    """``--base`` is given once, at build: validate and serve read it from the release's void.ttl."""
+    base = "https://example.org/x/"
+    out = tmp_path / "d"
+    env = _env_without_base()
+    proc = subprocess.run([*CLI, "build", str(CUT), "--base", base, "--out", str(out), "-q"],
+                          capture_output=True, text=True, env=env)
+    assert proc.returncode in (0, 1), proc.stderr
+    mint = release.recorded_minter(out)
+    assert mint is not None and mint.base == base
+    proc = subprocess.run([*CLI, "validate", str(out / "epar.ttl")], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    settings = Settings.from_env(out, environ={})
+    assert settings.base == base and settings.iris.product("EMEA/H/C/004258").startswith(base)
+    server = start_live_server(Settings(data_dir=out, workers=1))
+    try:
+        with httpx.Client(base_url=server.url, timeout=30.0) as c:
+            page = c.get("/product/EMEA-H-C-004258", headers={"accept": "text/turtle"})
+            assert page.status_code == 200
+            assert f"<{base}product/EMEA-H-C-004258>" in page.text
+            void = c.get("/.well-known/void", headers={"accept": "text/turtle"}).text
+            assert base in void
+    finally:
+        server.stop()
+
+
+def test_the_default_base_is_recorded_too(tmp_path: Path) -> None:
+    out = tmp_path / "d"
+    build([MEDPATH], out, with_links=False)
+    mint = release.recorded_minter(out)
+    assert mint is not None and mint.base == "https://w3id.org/epar/"
+    assert release.recorded_minter(tmp_path) is None  # not a release: no void.ttl
+
+
+def test_a_void_without_a_base_is_a_clear_validate_error(tmp_path: Path) -> None:
+    (tmp_path / "epar.ttl").write_text("<http://example.org/a> <http://example.org/b> 1 .\n")
+    (tmp_path / "void.ttl").write_text("<http://example.org/ds> a <http://rdfs.org/ns/void#Dataset> .\n")
+    proc = subprocess.run([*CLI, "validate", str(tmp_path / "epar.ttl")], capture_output=True, text=True,
+                          env=_env_without_base())
+    assert proc.returncode == 2
+    assert "void.ttl" in proc.stderr and "uriSpace" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_bad_base_is_a_usage_error(tmp_path: Path) -> None:
+    proc = subprocess.run([*CLI, "build", str(MEDPATH), "--base", "not an iri", "--out", str(tmp_path / "d")],
+                          capture_output=True, text=True, env=_env_without_base())
+    assert proc.returncode == 2 and "--base" in proc.stderr and "Traceback" not in proc.stderr

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from conftest import start_live_server
 
-from epar_graph import config, iris
+from epar_graph import config
+from epar_graph.iris import Minter
 from epar_graph.pipeline import build
 from epar_graph.serve.holdings import read_holdings
 from epar_graph.serve.settings import Settings
@@ -52,7 +53,7 @@ def test_home_page_and_footer_say_what_the_release_holds(tmp_path: Path) -> None
             assert date in home
         age = (dt.date.today() - max(s.date for s in result.sources if s.date)).days
         assert f"{age} days old" in home
-        product = iris.product(config.DEFAULT_BASE, "EMEA/H/C/004258")
+        product = Minter().product("EMEA/H/C/004258")
         page = client.get(product.removeprefix(config.DEFAULT_BASE.rstrip("/")), headers={"accept": "text/html"})
         assert page.status_code == 200
         assert "<footer" in page.text

@@ -13,8 +13,9 @@ import json
 import sys
 from pathlib import Path
 
-from epar_graph import config, history, publish
+from epar_graph import history, publish
 from epar_graph.graph import CHANGE_TYPE_LABELS, FIELD_PROPERTIES, GraphBuilder, change_label
+from epar_graph.iris import Minter
 from epar_graph.read import read_source
 
 EXIT_OK, EXIT_UNREADABLE = 0, 2
@@ -102,20 +103,20 @@ def to_markdown(d: history.Diff) -> str:
     return "\n".join(lines) + "\n"
 
 
-def to_turtle(d: history.Diff, base: str) -> str:
-    builder = GraphBuilder(base)
+def to_turtle(d: history.Diff, mint: Minter) -> str:
+    builder = GraphBuilder(mint)
     builder.history([d])
     return publish.turtle(publish.in_ntriples_order(publish.sorted_ntriples(builder.triples)),
                           presorted=True).decode("utf-8")
 
 
-def render(d: history.Diff, fmt: str, base: str | None = None) -> str:
+def render(d: history.Diff, fmt: str, mint: Minter | None = None) -> str:
     if fmt == "json":
         return json.dumps(to_json(d), ensure_ascii=False, indent=1) + "\n"
     if fmt == "markdown":
         return to_markdown(d)
     if fmt == "turtle":
-        return to_turtle(d, base or config.base_iri())
+        return to_turtle(d, mint or Minter())
     return to_text(d)
 
 

@@ -34,7 +34,11 @@ def build(
                        "none builds the bundled data. Formats are detected from content."),
     ] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory to write the release into.")] = config.DEFAULT_OUT,
-    base: Annotated[str | None, typer.Option(help="Base IRI for minted entities.")] = None,
+    base: Annotated[
+        str | None,
+        typer.Option(envvar="EPAR_BASE", help="Base IRI for minted entities (default https://w3id.org/epar/); "
+                     "the release records it, so validate and serve need not be told."),
+    ] = None,
     gzip_nt: Annotated[bool, typer.Option("--gzip", help="Write epar.nt.gz instead of epar.nt.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     as_of: Annotated[

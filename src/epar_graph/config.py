@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-#: The repository root (the package is installed in editable mode from it).
-ROOT = Path(__file__).resolve().parents[2]
+from epar_graph import iris
+
+_PACKAGE = Path(__file__).resolve().parent
+#: Where ``ontology/``, ``shapes/``, ``queries/`` and ``data/`` are: inside an installed wheel
+#: (``epar_graph/_resources``, see pyproject.toml), else the repository root of a checkout.
+ROOT = _PACKAGE / "_resources" if (_PACKAGE / "_resources" / "ontology").is_dir() else _PACKAGE.parents[1]
 DATA_DIR = ROOT / "data"
 ONTOLOGY_DIR = ROOT / "ontology"
 SHAPES_DIR = ROOT / "shapes"
@@ -15,7 +18,8 @@ ONTOLOGY_FILE = ONTOLOGY_DIR / "epar.ttl"
 SHAPES_FILE = SHAPES_DIR / "epar.shacl.ttl"
 DEFAULT_OUT = Path("dist")
 
-DEFAULT_BASE = "https://w3id.org/epar/"
+#: The base IRI a build mints under unless ``--base`` (or ``EPAR_BASE``) says otherwise.
+DEFAULT_BASE = iris.DEFAULT_BASE
 
 #: Defaults of ``epar-graph links``, kept here so that the command line can show them
 #: without importing the modules that do the work (see ``refresh`` and ``links``).
@@ -25,12 +29,6 @@ REFRESH_TIMEOUT = 60.0
 #: look-up keys per query: small enough for Wikidata's URL and time limits
 REFRESH_BATCH = 200
 MESH_TABLE = "links/mesh-therapeutic-areas.csv"
-
-
-def base_iri() -> str:
-    """The base under which entity IRIs are minted (``EPAR_BASE`` overrides it)."""
-    base = os.environ.get("EPAR_BASE", DEFAULT_BASE)
-    return base if base.endswith("/") else base + "/"
 
 
 #: The sources the default build reads. Their order does not matter: the newest EMA

@@ -19,9 +19,9 @@ from pathlib import Path
 
 from pyoxigraph import Literal, NamedNode, Triple
 
-from epar_graph import iris
 from epar_graph.config import DATA_DIR
 from epar_graph.history import ADDED, REMOVED, Change, Diff, Snapshot, Value
+from epar_graph.iris import Minter
 from epar_graph.model import Address, DocumentListing, Product
 from epar_graph.namespaces import DCTERMS, EPAR, EU_COUNTRY_BASE, RDF, RDFS, SCHEMA, SKOS, SPDX, XSD
 
@@ -191,7 +191,7 @@ def procedure_number(product_number: str, printed: str) -> str:
 class GraphBuilder:
     """Accumulates triples; concepts are minted once however often they are used."""
 
-    base: str
+    iris: Minter
     triples: set[Triple] = field(default_factory=set)
     _concepts: set[str] = field(default_factory=set)
     #: concept IRI → language → its one preferred label (later spellings become altLabels)
@@ -216,7 +216,7 @@ class GraphBuilder:
         notation: str | None = None,
         broader: str | None = None,
     ) -> NamedNode:
-        iri = iris.concept(self.base, scheme, key)
+        iri = self.iris.concept(scheme, key)
         node = NamedNode(iri)
         pref = self._pref.setdefault(iri, {})
         for lang, text in (labels or {}).items():
@@ -229,7 +229,7 @@ class GraphBuilder:
         if iri in self._concepts:
             return node
         self._concepts.add(iri)
-        scheme_node = NamedNode(iris.scheme(self.base, scheme))
+        scheme_node = NamedNode(self.iris.scheme(scheme))
         self.add(node, RDF.type, SKOS.Concept)
         self.add(node, SKOS.inScheme, scheme_node)
         en = (labels or {}).get("en")
@@ -250,20 +250,20 @@ class GraphBuilder:
         for level in reversed(chain):
             name = self._atc_names.get(level)
             self.concept("atc", level, {"en": name} if name else None, notation=level, broader=parent)
-            parent = iris.concept(self.base, "atc", level)
-        return NamedNode(iris.concept(self.base, "atc", chain[0]))
+            parent = self.iris.concept("atc", level)
+        return NamedNode(self.iris.concept("atc", chain[0]))
 
     def atcvet(self, code: str) -> NamedNode:
         chain = atcvet_ancestors(code)
         parent: str | None = None
         for level in reversed(chain):
             self.concept("atcvet", level, None, notation=level, broader=parent)
-            parent = iris.concept(self.base, "atcvet", level)
-        return NamedNode(iris.concept(self.base, "atcvet", chain[0]))
+            parent = self.iris.concept("atcvet", level)
+        return NamedNode(self.iris.concept("atcvet", chain[0]))
 
     def schemes(self) -> None:
         for name, label in SCHEME_LABELS.items():
-            node = NamedNode(iris.scheme(self.base, name))
+            node = NamedNode(self.iris.scheme(name))
             self.add(node, RDF.type, SKOS.ConceptScheme)
             self.add(node, RDFS.label, _en(label))
 
@@ -286,10 +286,10 @@ class GraphBuilder:
         return node
 
     def organisation(self, name: str, address: Address | None) -> NamedNode:
-        iri = iris.organisation(self.base, name)
+        iri = self.iris.organisation(name)
         node = self.named(iri, EPAR.Organisation, name)
         self.add(node, SCHEMA.name, Literal(self._names[iri]))
-        addr_iri = iris.address(self.base, name)
+        addr_iri = self.iris.address(name)
         if address is not None and addr_iri not in self._names:
             self._names[addr_iri] = name
             addr = NamedNode(addr_iri)
@@ -309,10 +309,10 @@ class GraphBuilder:
         return node
 
     def substance(self, name: str) -> NamedNode:
-        return self.named(iris.substance(self.base, name), EPAR.ActiveSubstance, name)
+        return self.named(self.iris.substance(name), EPAR.ActiveSubstance, name)
 
     def procedure(self, auth: NamedNode, number: str) -> NamedNode:
-        node = NamedNode(iris.procedure(self.base, number))
+        node = NamedNode(self.iris.procedure(number))
         self.add(node, RDF.type, EPAR.Procedure)
         self.add(node, RDFS.label, Literal(number))
         self.add(node, EPAR.procedureNumber, Literal(number))
@@ -324,7 +324,7 @@ class GraphBuilder:
         for listing in product.documents:
             merged.setdefault((listing.title, listing.date), []).append(listing)
         for (title, date), listings in merged.items():
-            node = NamedNode(iris.document(self.base, product.product_number, title, date))
+            node = NamedNode(self.iris.document(product.product_number, title, date))
             self.add(prod, EPAR.document, node)
             self.add(node, RDF.type, EPAR.Document)
             self.add(node, RDFS.label, _en(title))
@@ -348,8 +348,8 @@ class GraphBuilder:
 
     def questions(self, product: Product, prod: NamedNode) -> None:
         for n, qa in enumerate(product.questions, start=1):
-            q = NamedNode(iris.question(self.base, product.product_number, n))
-            a = NamedNode(iris.answer(self.base, product.product_number, n))
+            q = NamedNode(self.iris.question(product.product_number, n))
+            a = NamedNode(self.iris.answer(product.product_number, n))
             self.add(prod, EPAR.overviewQuestion, q)
             self.add(q, RDF.type, SCHEMA.Question)
             self.add(q, RDFS.label, _en(qa.question))
@@ -362,8 +362,8 @@ class GraphBuilder:
 
     def product(self, product: Product) -> None:
         number = product.product_number
-        prod = NamedNode(iris.product(self.base, number))
-        auth = NamedNode(iris.authorisation(self.base, number))
+        prod = NamedNode(self.iris.product(number))
+        auth = NamedNode(self.iris.authorisation(number))
         add = self.add
         add(prod, RDF.type, EPAR.MedicinalProduct)
         add(prod, RDFS.label, Literal(product.name))
@@ -454,11 +454,11 @@ class GraphBuilder:
     # -- history ----------------------------------------------------------
 
     def snapshot(self, snap: Snapshot) -> NamedNode:
-        node = NamedNode(iris.snapshot(self.base, snap.date))
+        node = NamedNode(self.iris.snapshot(snap.date))
         self.add(node, RDF.type, EPAR.Snapshot)
         self.add(node, RDFS.label, _en(f"EMA export of {snap.date.isoformat()} ({snap.name})"))
         self.add(node, DCTERMS.issued, _date(snap.date))
-        self.add(node, DCTERMS.source, NamedNode(iris.source(self.base, snap.name)))
+        self.add(node, DCTERMS.source, NamedNode(self.iris.source(snap.name)))
         if snap.sha256:
             checksum = NamedNode(node.value + "#sha256")
             self.add(node, SPDX.checksum, checksum)
@@ -500,13 +500,13 @@ class GraphBuilder:
         else:
             prop = FIELD_PROPERTIES[change.field][0]
             what = prop.value.rsplit("#", 1)[-1]
-        node = NamedNode(iris.change(self.base, number, change.to_date, what))
+        node = NamedNode(self.iris.change(number, change.to_date, what))
         kind = self.concept("change-type", change.kind, {"en": CHANGE_TYPE_LABELS[change.kind]}, notation=change.kind)
         self.add(node, RDF.type, EPAR.Change)
         self.add(node, EPAR.changeType, kind)
-        self.add(node, EPAR.changedProduct, NamedNode(iris.product(self.base, number)))
-        self.add(node, EPAR.fromSnapshot, NamedNode(iris.snapshot(self.base, change.from_date)))
-        self.add(node, EPAR.toSnapshot, NamedNode(iris.snapshot(self.base, change.to_date)))
+        self.add(node, EPAR.changedProduct, NamedNode(self.iris.product(number)))
+        self.add(node, EPAR.fromSnapshot, NamedNode(self.iris.snapshot(change.from_date)))
+        self.add(node, EPAR.toSnapshot, NamedNode(self.iris.snapshot(change.to_date)))
         if prop is not None:
             self.add(node, EPAR.changedProperty, prop)
         for value in change.old:
@@ -520,7 +520,7 @@ class GraphBuilder:
 
     def history(self, diffs: Iterable[Diff]) -> None:
         for name, label in HISTORY_SCHEMES.items():
-            node = NamedNode(iris.scheme(self.base, name))
+            node = NamedNode(self.iris.scheme(name))
             self.add(node, RDF.type, SKOS.ConceptScheme)
             self.add(node, RDFS.label, _en(label))
         for d in diffs:
@@ -549,23 +549,25 @@ def change_label(change: Change) -> str:
     return f"{who}: {what} {_shown(change.old)} → {_shown(change.new)} {span}"
 
 
-def build_triples(products: Iterable[Product], base: str) -> set[Triple]:
+def build_triples(products: Iterable[Product], iris: Minter) -> set[Triple]:
     """All triples for ``products`` (and the concept schemes they use)."""
-    builder = GraphBuilder(base)
+    builder = GraphBuilder(iris)
     builder.schemes()
     for product in products:
         builder.product(product)
     return builder.triples
 
 
-def build_graphs(products: Iterable[Product], diffs: Iterable[Diff], base: str) -> tuple[set[Triple], set[Triple]]:
+def build_graphs(
+    products: Iterable[Product], diffs: Iterable[Diff], iris: Minter
+) -> tuple[set[Triple], set[Triple]]:
     """The current graph of ``products`` and the history graph of ``diffs``.
 
     One builder makes both, so a value in a change (an old holder, a status
     no product has today) is the same node as in the current graph, and each
     node is described once across the two.
     """
-    builder = GraphBuilder(base)
+    builder = GraphBuilder(iris)
     builder.schemes()
     for product in products:
         builder.product(product)

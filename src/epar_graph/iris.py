@@ -27,6 +27,7 @@ import datetime as dt
 import hashlib
 import re
 import unicodedata
+from dataclasses import dataclass
 
 _NON_SLUG = re.compile(r"[^a-z0-9]+")
 
@@ -94,70 +95,102 @@ def _number(product_number: str) -> str:
     return product_number.strip().replace("/", "-")
 
 
-def product(base: str, product_number: str) -> str:
-    return f"{base}product/{_number(product_number)}"
-
-
-def authorisation(base: str, product_number: str) -> str:
-    return f"{base}authorisation/{_number(product_number)}"
-
-
-def procedure(base: str, procedure_number: str) -> str:
-    return f"{base}procedure/{_number(procedure_number)}"
-
-
-def document(base: str, product_number: str, title: str, date: dt.date | None) -> str:
-    suffix = f"-{date.isoformat()}" if date else ""
-    return f"{base}document/{_number(product_number)}/{slug(title)}{suffix}"
-
-
-def question(base: str, product_number: str, n: int) -> str:
-    return f"{product(base, product_number)}/question/{n}"
-
-
-def answer(base: str, product_number: str, n: int) -> str:
-    return f"{product(base, product_number)}/answer/{n}"
-
-
-def organisation(base: str, name: str) -> str:
-    return f"{base}organisation/{slug(normalise_organisation(name))}"
-
-
-def address(base: str, name: str) -> str:
-    return f"{organisation(base, name)}/address"
-
-
-def substance(base: str, name: str) -> str:
-    return f"{base}substance/{slug(normalise_name(name))}"
-
-
-def source(base: str, file_name: str) -> str:
-    """A source file of a release, as void.ttl describes it (counts, sha256, date)."""
-    return f"{base}dataset/source/{file_name}"
-
-
-def snapshot(base: str, date: dt.date) -> str:
-    """One of EMA's exports, by its date: ``snapshot/2026-03-14``."""
-    return f"{base}snapshot/{date.isoformat()}"
-
-
-def change(base: str, product_number: str, to_date: dt.date, what: str) -> str:
-    """``change/EMEA-H-C-004258/2026-01-29/authorisationStatus``: one fact, one product, one export."""
-    return f"{base}change/{_number(product_number)}/{to_date.isoformat()}/{what}"
-
-
-def orphan_designation(base: str, number: str) -> str:
-    return f"{base}orphan-designation/{_number(number)}"
-
-
-def concept(base: str, scheme: str, key: str) -> str:
-    """A concept IRI; ATC and ATCvet codes keep their case, other keys are slugged."""
-    if scheme not in SCHEMES:
-        raise ValueError(f"unknown concept scheme {scheme!r}")
-    return f"{base}{scheme}/{key.strip().upper() if scheme in CODE_SCHEMES else slug(key)}"
-
-
-def scheme(base: str, name: str) -> str:
+def _known_scheme(name: str) -> str:
     if name not in SCHEMES:
         raise ValueError(f"unknown concept scheme {name!r}")
-    return f"{base}scheme/{name}"
+    return name
+
+
+#: The base entity IRIs are minted under unless a build says otherwise.
+DEFAULT_BASE = "https://w3id.org/epar/"
+
+
+class IriError(ValueError):
+    """A base IRI that cannot carry the minted paths."""
+
+
+@dataclass(frozen=True)
+class Minter:
+    """Every IRI the graph mints, under one base.
+
+    A release records its base as ``void:uriSpace`` of its dataset (``void.ttl``); the
+    validator and the server make their ``Minter`` from that (:func:`Minter.of_release`
+    in ``release.py``), so ``--base`` is given once, at build, and every stage agrees.
+    """
+
+    base: str = DEFAULT_BASE
+
+    def __post_init__(self) -> None:
+        if not re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://[^\s<>\"{}|^`\\]+$", self.base):
+            raise IriError(f"base IRI {self.base!r} is not an absolute IRI (e.g. https://example.org/epar/)")
+        if not self.base.endswith("/"):
+            object.__setattr__(self, "base", self.base + "/")
+
+    def owns(self, iri: str) -> bool:
+        """Whether ``iri`` is one of ours (minted under this base)."""
+        return iri.startswith(self.base)
+
+    def product(self, product_number: str) -> str:
+        return f"{self.base}product/{_number(product_number)}"
+
+    def authorisation(self, product_number: str) -> str:
+        return f"{self.base}authorisation/{_number(product_number)}"
+
+    def procedure(self, procedure_number: str) -> str:
+        return f"{self.base}procedure/{_number(procedure_number)}"
+
+    def document(self, product_number: str, title: str, date: dt.date | None) -> str:
+        suffix = f"-{date.isoformat()}" if date else ""
+        return f"{self.base}document/{_number(product_number)}/{slug(title)}{suffix}"
+
+    def question(self, product_number: str, n: int) -> str:
+        return f"{self.product(product_number)}/question/{n}"
+
+    def answer(self, product_number: str, n: int) -> str:
+        return f"{self.product(product_number)}/answer/{n}"
+
+    def organisation(self, name: str) -> str:
+        return f"{self.base}organisation/{slug(normalise_organisation(name))}"
+
+    def address(self, name: str) -> str:
+        return f"{self.organisation(name)}/address"
+
+    def substance(self, name: str) -> str:
+        return f"{self.base}substance/{slug(normalise_name(name))}"
+
+    def snapshot(self, date: dt.date) -> str:
+        """One of EMA's exports, by its date: ``snapshot/2026-03-14``."""
+        return f"{self.base}snapshot/{date.isoformat()}"
+
+    def change(self, product_number: str, to_date: dt.date, what: str) -> str:
+        """``change/EMEA-H-C-004258/2026-01-29/authorisationStatus``: one fact, one product, one export."""
+        return f"{self.base}change/{_number(product_number)}/{to_date.isoformat()}/{what}"
+
+    def orphan_designation(self, number: str) -> str:
+        return f"{self.base}orphan-designation/{_number(number)}"
+
+    def concept(self, scheme: str, key: str) -> str:
+        """A concept IRI; ATC and ATCvet codes keep their case, other keys are slugged."""
+        return f"{self.base}{_known_scheme(scheme)}/{key.strip().upper() if scheme in CODE_SCHEMES else slug(key)}"
+
+    def scheme(self, name: str) -> str:
+        return f"{self.base}scheme/{_known_scheme(name)}"
+
+    # The release itself, as its VoID/DCAT description names it.
+
+    def dataset(self, part: str = "") -> str:
+        """The dataset (``dataset``) or a part of it: ``dataset/changes``, ``dataset/class/…``."""
+        return f"{self.base}dataset/{part}" if part else f"{self.base}dataset"
+
+    def source(self, file_name: str) -> str:
+        """A source file of a release, as void.ttl describes it (counts, sha256, date)."""
+        return self.dataset(f"source/{file_name}")
+
+    def linkset(self, name: str) -> str:
+        return f"{self.base}void/linkset/{name}"
+
+    def download(self, file_name: str) -> str:
+        return f"{self.base}downloads/{file_name}"
+
+    def sparql_endpoint(self) -> str:
+        return f"{self.base}sparql"

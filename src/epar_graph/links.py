@@ -42,6 +42,7 @@ from pyoxigraph import Literal, NamedNode, Triple
 
 from epar_graph import config, iris, model
 from epar_graph.graph import atc_ancestors
+from epar_graph.iris import Minter
 from epar_graph.namespaces import (
     DCTERMS,
     EPAR,
@@ -298,7 +299,11 @@ def _align(components: Sequence[str], substances: Sequence[str]) -> list[str] | 
 
 
 def _link_substances(
-    products: Mapping[str, model.Product], rows: Iterable[lt.SubstanceMatch], base: str, out: _Links, notes: list[str]
+    products: Mapping[str, model.Product],
+    rows: Iterable[lt.SubstanceMatch],
+    mint: Minter,
+    out: _Links,
+    notes: list[str],
 ) -> None:
     wd_votes: dict[str, Counter[str]] = defaultdict(Counter)
     rx_votes: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
@@ -307,7 +312,7 @@ def _link_substances(
     product_rx: dict[str, Counter[str]] = defaultdict(Counter)
 
     def vote(substance: str, qid: str | None, rxcui: str | None) -> None:
-        key = iris.substance(base, substance)
+        key = mint.substance(substance)
         labels.setdefault(key, substance)
         if qid:
             wd_votes[key][qid] += 1
@@ -320,7 +325,7 @@ def _link_substances(
             notes.append(f"{SUBSTANCE_TABLE} {row.record}: no product {row.product_number} ({row.name}) in the data")
             continue
         subs = product.active_substances
-        prod_iri = iris.product(base, product.product_number)
+        prod_iri = mint.product(product.product_number)
         if len(subs) == 1:
             vote(subs[0], row.wikidata, row.rxnorm)
             if row.rxnorm_combination:
@@ -378,15 +383,15 @@ def therapeutic_areas(products: Iterable[model.Product]) -> list[str]:
     return sorted({area for p in products for area in p.therapeutic_areas})
 
 
-def _link_atc(products: Iterable[model.Product], base: str, out: _Links) -> None:
+def _link_atc(products: Iterable[model.Product], mint: Minter, out: _Links) -> None:
     for code in atc_codes(products):
-        concept = iris.concept(base, "atc", code)
+        concept = mint.concept("atc", code)
         out.add("atc-identifiers-org", concept, ATC_IDENTIFIERS_ORG.node(code))
         out.add("atc-bioportal", concept, ATC_BIOPORTAL.node(code))
 
 
 def _link_areas(
-    products: Iterable[model.Product], headings: Iterable[lt.MeshHeading], base: str, out: _Links
+    products: Iterable[model.Product], headings: Iterable[lt.MeshHeading], mint: Minter, out: _Links
 ) -> None:
     table: dict[str, str] = {}
     for h in headings:
@@ -397,7 +402,7 @@ def _link_areas(
     for area in therapeutic_areas(products):
         descriptor = table.get(area) or table.get(area.casefold())
         if descriptor:
-            out.add("mesh-therapeutic-areas", iris.concept(base, "therapeutic-area", area), MESH.node(descriptor))
+            out.add("mesh-therapeutic-areas", mint.concept("therapeutic-area", area), MESH.node(descriptor))
 
 
 # -- orphan designations ----------------------------------------------------------------------
@@ -451,7 +456,7 @@ def _literal_date(value: object) -> Literal:
 def _link_designations(
     products: Sequence[model.Product],
     rows: Iterable[lt.DesignationRow],
-    base: str,
+    mint: Minter,
     out: _Links,
     triples: dict[Triple, None],
     notes: list[str],
@@ -463,9 +468,9 @@ def _link_designations(
     for p in products:
         for key in product_name_keys(p.name):
             index[key].add(p.product_number)
-    holders = {iris.organisation(base, p.holder) for p in products if p.holder}
+    holders = {mint.organisation(p.holder) for p in products if p.holder}
     by_number = {p.product_number: p for p in products}
-    scheme = NamedNode(iris.scheme(base, ORPHAN_SCHEME))
+    scheme = NamedNode(mint.scheme(ORPHAN_SCHEME))
     add(scheme, RDF.type, SKOS.ConceptScheme)
     add(scheme, RDFS.label, Literal(ORPHAN_SCHEME_LABEL, language="en"))
 
@@ -474,14 +479,14 @@ def _link_designations(
     wd_routes: dict[str, set[tuple[str, str]]] = defaultdict(set)
     sponsors: set[str] = set()
     for row in sorted(rows, key=lambda r: _designation_key(r.number)):
-        node = NamedNode(iris.orphan_designation(base, row.number))
+        node = NamedNode(mint.orphan_designation(row.number))
         add(node, RDF.type, EPAR.OrphanDesignation)
         add(node, RDFS.label, Literal(f"Orphan designation {row.number}", language="en"))
         add(node, EPAR.designationNumber, Literal(row.number))
         add(node, DCTERMS.description, Literal(f"{row.product}: {row.indication}", language="en"))
         if row.date:
             add(node, EPAR.designationDate, _literal_date(row.date.isoformat()))
-        concept_iri = iris.concept(base, ORPHAN_SCHEME, row.condition)
+        concept_iri = mint.concept(ORPHAN_SCHEME, row.condition)
         concept = NamedNode(concept_iri)
         add(node, EPAR.orphanCondition, concept)
         if concept_iri not in concepts:
@@ -501,7 +506,7 @@ def _link_designations(
             if qid:
                 wd_routes[concept_iri].add((route, qid))
         if row.sponsor:
-            org_iri = iris.organisation(base, row.sponsor)
+            org_iri = mint.organisation(row.sponsor)
             org = NamedNode(org_iri)
             add(node, EPAR.sponsor, org)
             if org_iri not in holders and org_iri not in sponsors:
@@ -513,7 +518,7 @@ def _link_designations(
         if row.trade:
             number, candidates = match_trade_name(row.trade, index, by_number)
             if number:
-                prod = NamedNode(iris.product(base, number))
+                prod = NamedNode(mint.product(number))
                 add(node, EPAR.designatedProduct, prod)
                 add(prod, EPAR.orphanDesignation, node)
             elif candidates:
@@ -564,7 +569,7 @@ def _link_countries(products: Iterable[model.Product], rows: Iterable[lt.Country
 
 
 def _link_refresh(
-    products: Mapping[str, model.Product], rows: Iterable[lt.RefreshRow], base: str, out: _Links
+    products: Mapping[str, model.Product], rows: Iterable[lt.RefreshRow], mint: Minter, out: _Links
 ) -> None:
     by_name: dict[str, str] = {}  # substance IRI → item, from a look-up of the substance's own name
     by_inn: dict[str, str] = {}  # substance IRI → item, from the INN of a single-substance product
@@ -574,22 +579,22 @@ def _link_refresh(
             continue
         item = row.wikidata[0]
         if row.method == "ema-number" and row.key == product.product_number:
-            out.add("wikidata-refresh-products", iris.product(base, product.product_number), WIKIDATA.node(item))
+            out.add("wikidata-refresh-products", mint.product(product.product_number), WIKIDATA.node(item))
         elif row.method == "label":
             names = {iris.normalise_name(s): s for s in product.active_substances}
             key = iris.normalise_name(row.key)
             if name := names.get(key):
-                by_name[iris.substance(base, name)] = item
+                by_name[mint.substance(name)] = item
             elif (
                 len(product.active_substances) == 1
                 and product.common_name
                 and iris.normalise_name(product.common_name) == key
             ):
-                by_inn.setdefault(iris.substance(base, product.active_substances[0]), item)
+                by_inn.setdefault(mint.substance(product.active_substances[0]), item)
         elif row.method == "atc":
             codes = {c.strip().upper() for c in product.atc_codes}
             if row.key.upper() in codes:
-                out.add("wikidata-refresh-atc", iris.concept(base, "atc", row.key), WIKIDATA.node(item))
+                out.add("wikidata-refresh-atc", mint.concept("atc", row.key), WIKIDATA.node(item))
     for substance, item in sorted({**by_inn, **by_name}.items()):
         out.add("wikidata-refresh-substances", substance, WIKIDATA.node(item))
 
@@ -598,7 +603,7 @@ def _link_refresh(
 
 
 def link_products(
-    products: list[model.Product], base: str, data_dir: Path = config.DATA_DIR
+    products: list[model.Product], mint: Minter, data_dir: Path = config.DATA_DIR
 ) -> LinkResult:
     """Make every link set for ``products`` from the link tables under ``data_dir``.
 
@@ -622,13 +627,13 @@ def link_products(
     if refresh is not None:
         rejections.extend(refresh.rejections)
 
-    _link_substances(by_number, substances.rows, base, out, notes)
-    _link_atc(products, base, out)
-    _link_areas(products, headings.rows, base, out)
-    _link_designations(products, designations.rows, base, out, extra, notes)
+    _link_substances(by_number, substances.rows, mint, out, notes)
+    _link_atc(products, mint, out)
+    _link_areas(products, headings.rows, mint, out)
+    _link_designations(products, designations.rows, mint, out, extra, notes)
     _link_countries(products, countries.rows, out)
     if refresh is not None:
-        _link_refresh(by_number, refresh.rows, base, out)
+        _link_refresh(by_number, refresh.rows, mint, out)
         old_items = {str(t.subject): str(t.object) for t in out.by_name.get("wikidata-substances", {})}
         for t in out.by_name.get("wikidata-refresh-substances", {}):
             was = old_items.get(str(t.subject))
@@ -655,14 +660,14 @@ def link_products(
 
 
 def build_linksets(
-    products: list[model.Product], base: str, data_dir: Path = config.DATA_DIR
+    products: list[model.Product], mint: Minter, data_dir: Path = config.DATA_DIR
 ) -> tuple[list[Linkset], list[Triple]]:
     """The link sets, and the entity triples that belong in the main graph.
 
     The entity triples describe the orphan designations (with their condition
     concepts and sponsor organisations) and the product↔designation edges.
     """
-    result = link_products(products, base, data_dir)
+    result = link_products(products, mint, data_dir)
     return result.linksets, result.triples
 
 
@@ -680,19 +685,15 @@ def _sha256(path: Path) -> str | None:
         return None
 
 
-def linkset_iri(base: str, name: str) -> str:
-    return f"{base}void/linkset/{name}"
-
-
-def void_description(linksets: Iterable[Linkset], base: str, dataset: str | None = None) -> list[Triple]:
+def void_description(linksets: Iterable[Linkset], mint: Minter, dataset: str | None = None) -> list[Triple]:
     """``void:Linkset`` descriptions of ``linksets`` (no blank nodes).
 
-    Each link set is a subset of the dataset (``{base}dataset`` unless
+    Each link set is a subset of the dataset (``mint.dataset()`` unless
     ``dataset`` says otherwise) with its subjects' and objects' targets, link
     predicate, size, dump, method (``dcterms:description``) and the source
     files it was made from, each with its SHA-256.
     """
-    ds = NamedNode(dataset or f"{base}dataset")
+    ds = NamedNode(dataset or mint.dataset())
     out: dict[Triple, None] = {}
 
     def add(s: NamedNode, p: NamedNode, o: NamedNode | Literal) -> None:
@@ -708,7 +709,7 @@ def void_description(linksets: Iterable[Linkset], base: str, dataset: str | None
 
     for ls in linksets:
         spec = SPEC_BY_NAME.get(ls.name)
-        node = NamedNode(linkset_iri(base, ls.name))
+        node = NamedNode(mint.linkset(ls.name))
         target = NamedNode(ls.target)
         if spec is not None and spec.target.iri == ls.target:
             describe_target(spec.target)
@@ -724,9 +725,9 @@ def void_description(linksets: Iterable[Linkset], base: str, dataset: str | None
         add(node, VOID.target, target)
         add(node, VOID.linkPredicate, ls.predicate)
         add(node, VOID.triples, Literal(str(len(ls.triples)), datatype=XSD.integer))
-        add(node, VOID.dataDump, NamedNode(f"{base}downloads/links-{ls.name}.nt"))
+        add(node, VOID.dataDump, NamedNode(mint.download(f"links-{ls.name}.nt")))
         for path in ls.source_files:
-            src = NamedNode(f"{base}dataset/source/{path.name}")
+            src = NamedNode(mint.source(path.name))
             add(node, DCTERMS.source, src)
             add(src, RDFS.label, Literal(path.name))
             digest = _sha256(path)
@@ -837,24 +838,24 @@ def _keep(found: dict[str, str], iri: str, label: str) -> None:
 
 
 def entities_from_products(
-    products: Iterable[model.Product], base: str, entity_triples: Iterable[Triple] = ()
+    products: Iterable[model.Product], mint: Minter, entity_triples: Iterable[Triple] = ()
 ) -> Entities:
     """The entities the graph stage mints for ``products``, plus the designations in ``entity_triples``."""
     ents = Entities()
     for p in products:
-        prod = iris.product(base, p.product_number)
+        prod = mint.product(p.product_number)
         _keep(ents.products, prod, p.name)
         for name in p.active_substances:
-            sub = iris.substance(base, name)
+            sub = mint.substance(name)
             _keep(ents.substances, sub, name)
             ents.product_substances[prod].add(sub)
         for code in p.atc_codes:
             for level in atc_ancestors(code):
-                _keep(ents.atc_codes, iris.concept(base, "atc", level), level)
+                _keep(ents.atc_codes, mint.concept("atc", level), level)
         for area in p.therapeutic_areas:
-            _keep(ents.therapeutic_areas, iris.concept(base, "therapeutic-area", area), area)
+            _keep(ents.therapeutic_areas, mint.concept("therapeutic-area", area), area)
         if p.holder:
-            holder = iris.organisation(base, p.holder)
+            holder = mint.organisation(p.holder)
             _keep(ents.holders, holder, p.holder)
             if p.holder_address and p.holder_address.country_code:
                 ents.holder_countries[holder].add(EU_COUNTRY_BASE + p.holder_address.country_code)
@@ -967,12 +968,12 @@ def coverage_of(ents: Entities, linked: Mapping[str, set[str]], notes: Iterable[
 def coverage(
     products: list[model.Product],
     linksets: Iterable[Linkset],
-    base: str | None = None,
+    mint: Minter | None = None,
     entity_triples: Iterable[Triple] = (),
     notes: Iterable[str] = (),
 ) -> CoverageReport:
     """Shares of products, substances, ATC codes, conditions and holders linked, per target."""
-    ents = entities_from_products(products, base or config.base_iri(), entity_triples)
+    ents = entities_from_products(products, mint or Minter(), entity_triples)
     return coverage_of(ents, linked_subjects(linksets), notes)
 
 

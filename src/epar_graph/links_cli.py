@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from epar_graph import config
+from epar_graph.iris import Minter
 
 if TYPE_CHECKING:  # imported inside the commands, so that `epar-graph --help` stays fast
     from epar_graph import links, model
@@ -91,15 +92,15 @@ def coverage_from_build(data: Path) -> links.CoverageReport:
     return links.coverage_of(ents, linked)
 
 
-def coverage_from_sources(data_dir: Path = config.DATA_DIR, base: str | None = None) -> links.CoverageReport:
+def coverage_from_sources(data_dir: Path = config.DATA_DIR, mint: Minter | None = None) -> links.CoverageReport:
     """Coverage computed straight from the bundled products, with the notes on what was not placed."""
     from epar_graph import links
 
-    base = base or config.base_iri()
+    mint = mint or Minter()
     products = bundled_products()
-    result = links.link_products(products, base, data_dir)
+    result = links.link_products(products, mint, data_dir)
     notes = [str(r) for r in result.rejections] + result.notes
-    return links.coverage(products, result.linksets, base, result.triples, notes)
+    return links.coverage(products, result.linksets, mint, result.triples, notes)
 
 
 def _has_build(data: Path) -> bool:

@@ -20,6 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from epar_graph import config, history, links, publish, release, runtime, search_index
 from epar_graph.graph import build_graphs
+from epar_graph.iris import IriError, Minter
 from epar_graph.model import ReadWarning, Rejection, merge_sources
 from epar_graph.read import EXPORT_DATE, ReadResult, read_source
 
@@ -103,9 +104,7 @@ def build(
     :class:`HistoryAlarm` before anything is written, unless ``accept_removals``.
     """
     console = console or Console(stderr=True)
-    base = base or config.base_iri()
-    if not base.endswith("/"):
-        base += "/"
+    mint = Minter(base) if base else Minter()
     paths = list(sources) or list(config.BUNDLED_SOURCES)
     if with_links is None:
         with_links = not sources
@@ -141,17 +140,17 @@ def build(
             result.rejections.extend(r.rejections)
             result.warnings.extend(r.warnings)
         del results  # the records: only the merged products are needed from here
-        triples, changes = build_graphs(products, result.diffs, base)
+        triples, changes = build_graphs(products, result.diffs, mint)
         linksets: list[links.Linkset] = []
         if with_links:
             progress.update(task, description="linking")
-            linksets, extra = links.build_linksets(products, base)
+            linksets, extra = links.build_linksets(products, mint)
             triples.update(extra)
         progress.update(task, description="writing")
         result.products = len(products)
         result.triples = len(triples)
         del products  # only the triples are needed from here
-        result.files = _write(out, base, triples, linksets, result, gzip_nt, changes)
+        result.files = _write(out, mint, triples, linksets, result, gzip_nt, changes)
     return result
 
 
@@ -182,7 +181,7 @@ def _snapshots(results: Sequence[ReadResult]) -> list[history.Snapshot]:
 
 def _write(
     out: Path,
-    base: str,
+    mint: Minter,
     triples: set[Triple],
     linksets: list[links.Linkset],
     result: BuildResult,
@@ -216,7 +215,7 @@ def _write(
             files[publish.CHANGES_FILE] = tmp / publish.CHANGES_FILE
             publish.write_bytes(files[publish.CHANGES_FILE], publish.sorted_ntriples(changes))
             dates = sorted({d.old.date for d in result.diffs} | {d.new.date for d in result.diffs})
-            history_void = publish.history_void(base, changes, result.changes, dates)
+            history_void = publish.history_void(mint, changes, result.changes, dates)
         if result.rejections:
             files["rejections.csv"] = tmp / "rejections.csv"
             publish.write_rejections(files["rejections.csv"], result.rejections)
@@ -224,7 +223,7 @@ def _write(
             files["warnings.csv"] = tmp / "warnings.csv"
             publish.write_rejections(files["warnings.csv"], result.warnings)
         void = publish.void_triples(
-            base, stats, result.sources, dict(files), built, [*links.void_description(linksets, base), *history_void]
+            mint, stats, result.sources, dict(files), built, [*links.void_description(linksets, mint), *history_void]
         )
         (tmp / "void.ttl").write_bytes(publish.turtle(void))
         files["void.ttl"] = tmp / "void.ttl"
@@ -252,6 +251,12 @@ def run_build(
     dirs = [p for p in sources if p.is_dir()]
     if dirs:
         console.print(f"error: {dirs[0]} is a directory; name the files to read", markup=False)
+        return EXIT_USAGE
+    try:
+        if base:
+            Minter(base)
+    except IriError as exc:
+        console.print(f"error: --base: {exc}", markup=False)
         return EXIT_USAGE
     try:
         release.check_replaceable(out)

@@ -25,7 +25,7 @@ from typing import IO, cast
 import pyoxigraph
 from pyoxigraph import Literal, NamedNode, RdfFormat, Triple
 
-from epar_graph import iris
+from epar_graph.iris import Minter
 from epar_graph.model import ReadWarning, Rejection
 from epar_graph.namespaces import (
     ALL_VOCABULARIES,
@@ -447,7 +447,7 @@ def graph_stats(triples: Iterable[Triple]) -> GraphStats:
 
 
 def void_triples(
-    base: str,
+    mint: Minter,
     triples: set[Triple] | GraphStats,
     sources: list[SourceReport],
     files: dict[str, Path],
@@ -458,7 +458,7 @@ def void_triples(
 
     ``triples`` is the graph, or its :class:`GraphStats` when they were counted already.
     """
-    ds = NamedNode(f"{base}dataset")
+    ds = NamedNode(mint.dataset())
     out: list[Triple] = []
 
     def add(s: NamedNode, p: NamedNode, o: NamedNode | Literal) -> None:
@@ -477,15 +477,15 @@ def void_triples(
     add(ds, DCTERMS.license, NamedNode(LICENCE))
     add(ds, DCTERMS.created, Literal(built.isoformat(timespec="seconds"), datatype=XSD.dateTime))
     add(ds, VOID.triples, _lit_int(stats.triples))
-    add(ds, VOID.entities, _lit_int(sum(1 for s in subjects if s.startswith(base))))
+    add(ds, VOID.entities, _lit_int(sum(1 for s in subjects if mint.owns(s))))
     add(ds, VOID.distinctSubjects, _lit_int(len(subjects)))
     add(ds, VOID.classes, _lit_int(len(classes)))
     add(ds, VOID.properties, _lit_int(len(predicates)))
-    add(ds, VOID.uriSpace, Literal(base))
+    add(ds, VOID.uriSpace, Literal(mint.base))
     add(ds, VOID.vocabulary, NamedNode(ONTOLOGY_IRI))
-    add(ds, VOID.sparqlEndpoint, NamedNode(f"{base}sparql"))
+    add(ds, VOID.sparqlEndpoint, NamedNode(mint.sparql_endpoint()))
     for cls in sorted(classes):
-        part = NamedNode(f"{base}dataset/class/{_term_name(cls)[1] if _known(cls) else len(cls)}")
+        part = NamedNode(mint.dataset(f"class/{_term_name(cls)[1] if _known(cls) else len(cls)}"))
         add(ds, VOID.classPartition, part)
         add(part, getattr(VOID, "class"), NamedNode(cls))
         add(part, VOID.entities, _lit_int(len(classes[cls])))
@@ -498,7 +498,7 @@ def void_triples(
     if newest:
         add(ds, DCTERMS.modified, Literal(newest.isoformat(), datatype=XSD.date))
     for src in sources:
-        node = NamedNode(iris.source(base, src.path.name))
+        node = NamedNode(mint.source(src.path.name))
         add(ds, DCTERMS.source, node)
         add(node, RDFS.label, Literal(src.path.name))
         add(node, DCTERMS.format, Literal(src.format))
@@ -514,7 +514,7 @@ def void_triples(
             add(node, RDFS.comment, Literal(f"date from the file's {src.date_from}", language="en"))
         _checksum(add, node, src.sha256)
     for name, path in sorted(files.items()):
-        dist = NamedNode(f"{base}downloads/{name}")
+        dist = NamedNode(mint.download(name))
         add(ds, DCAT.distribution, dist)
         if name.startswith("epar.nt") or name == "epar.ttl":
             add(ds, VOID.dataDump, dist)
@@ -535,12 +535,12 @@ CHANGES_FILE = "changes.nt"
 
 
 def history_void(
-    base: str, changes: set[Triple], counts: Mapping[str, int], snapshots: Sequence[dt.date]
+    mint: Minter, changes: set[Triple], counts: Mapping[str, int], snapshots: Sequence[dt.date]
 ) -> list[Triple]:
     """VoID of the history: a subset of the dataset with its size, snapshots and changes per type."""
-    ds = NamedNode(f"{base}dataset")
-    node = NamedNode(f"{base}dataset/changes")
-    dump = NamedNode(f"{base}downloads/{CHANGES_FILE}")
+    ds = NamedNode(mint.dataset())
+    node = NamedNode(mint.dataset("changes"))
+    dump = NamedNode(mint.download(CHANGES_FILE))
     kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(counts.items()))
     span = f" from {snapshots[0].isoformat()} to {snapshots[-1].isoformat()}" if snapshots else ""
     return [

@@ -25,6 +25,11 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from epar_graph.iris import Minter
+from epar_graph.namespaces import VOID
+
+#: The release's VoID/DCAT description; its dataset's ``void:uriSpace`` is the base the release was minted under.
+VOID_FILE = "void.ttl"
 #: Releases kept besides the current one (a running server may still read the one before).
 KEEP = 2
 STORE_CACHE = ".store"
@@ -47,6 +52,37 @@ def store_cache_dir(data_dir: Path) -> Path:
     if data_dir.is_symlink():
         return data_dir.resolve().parent / STORE_CACHE
     return data_dir / STORE_CACHE
+
+
+def recorded_minter(release_dir: Path) -> Minter | None:
+    """The IRI minter of the release in ``release_dir``, from the base its ``void.ttl`` records.
+
+    ``None`` when there is no ``void.ttl`` (files that are not a release). The release's
+    dataset is the one with both a ``uriSpace`` and a ``dataDump``: the datasets we link to
+    carry a ``uriSpace`` but no dump, link sets a dump but no ``uriSpace``. Raises
+    :class:`NotARelease` for a ``void.ttl`` that cannot be read or names no single base.
+    """
+    import pyoxigraph
+
+    path = Path(release_dir) / VOID_FILE
+    if not path.is_file():
+        return None
+    spaces: dict[str, str] = {}
+    dumped: set[str] = set()
+    try:
+        with open(path, "rb") as f:
+            for t in pyoxigraph.parse(f, pyoxigraph.RdfFormat.TURTLE, base_iri=path.resolve().as_uri()):
+                if t.predicate == VOID.uriSpace:
+                    spaces[t.subject.value] = t.object.value
+                elif t.predicate == VOID.dataDump:
+                    dumped.add(t.subject.value)
+        bases = {base for subject, base in spaces.items() if subject in dumped}
+        if len(bases) == 1:
+            return Minter(bases.pop())
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise NotARelease(f"{path} cannot be read ({exc})") from None
+    which = "several bases" if bases else "no void:uriSpace"
+    raise NotARelease(f"{path} names {which} for the dataset it dumps")
 
 
 def check_replaceable(out: Path) -> None:

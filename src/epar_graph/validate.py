@@ -33,7 +33,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from epar_graph import config, runtime
+from epar_graph import config, iris, release, runtime
+from epar_graph.iris import Minter
 from epar_graph.namespaces import PREFIXES
 
 if TYPE_CHECKING:  # rdflib, pySHACL and pyoxigraph are imported where they are used: the CLI starts fast
@@ -108,6 +109,8 @@ class ValidationReport:
     triples: int = 0
     #: The engine that produced the results ("fast" or "pyshacl").
     engine: str = "pyshacl"
+    #: The base the data's entity IRIs were minted under (the release's ``void:uriSpace``).
+    base: str = iris.DEFAULT_BASE
     #: The W3C results graph (pySHACL's own), or a function that makes it when first asked.
     _results: rdflib.Graph | Callable[[], rdflib.Graph] | None = field(default=None, repr=False, compare=False)
 
@@ -221,7 +224,7 @@ def _shapes_graph(path: str, mtime: float, base: str) -> rdflib.Graph:
     """The parsed shapes file; cached because tests and the CLI validate many graphs.
 
     The shapes name the concept schemes under the default base IRI; a build
-    minted under another base (``EPAR_BASE``) gets shapes that name its schemes.
+    minted under another base (``build --base``) gets shapes that name its schemes.
     """
     import rdflib
 
@@ -235,18 +238,18 @@ def _shapes_graph(path: str, mtime: float, base: str) -> rdflib.Graph:
     return rebased
 
 
-def _shapes_key(shapes: Path | None) -> tuple[str, float, str]:
+def _shapes_key(shapes: Path | None, mint: Minter) -> tuple[str, float, str]:
     path = Path(shapes) if shapes is not None else config.SHAPES_FILE
     try:
         mtime = path.stat().st_mtime
     except OSError:
         raise UnreadableInput(path, "no such shapes file") from None
-    return str(path.resolve()), mtime, config.base_iri()
+    return str(path.resolve()), mtime, mint.base
 
 
-def load_shapes(shapes: Path | None = None) -> rdflib.Graph:
-    """The SHACL shapes graph (default: the project's ``shapes/epar.shacl.ttl``)."""
-    return _shapes_graph(*_shapes_key(shapes))
+def load_shapes(shapes: Path | None = None, mint: Minter | None = None) -> rdflib.Graph:
+    """The SHACL shapes graph (default: the project's ``shapes/epar.shacl.ttl``), for data minted by ``mint``."""
+    return _shapes_graph(*_shapes_key(shapes, mint or Minter()))
 
 
 @lru_cache(maxsize=4)
@@ -384,13 +387,13 @@ def _named_shapes(shapes: rdflib.Graph) -> list[str]:
     return sorted(names)
 
 
-def _pyshacl(data: rdflib.Graph, shapes: Path | None = None) -> ValidationReport:
+def _pyshacl(data: rdflib.Graph, shapes: Path | None, mint: Minter) -> ValidationReport:
     """Validate with pySHACL, the reference engine."""
     import pyshacl  # slow to import; only the validate stage needs it
     import rdflib
     from pyshacl.errors import ReportableRuntimeError
 
-    shapes_graph = load_shapes(shapes)
+    shapes_graph = load_shapes(shapes, mint)
     shapes_path = shapes if shapes is not None else config.SHAPES_FILE
     # pySHACL logs its own copy of every error to stderr; ours is the one-line message below
     log = logging.getLogger("pyshacl-validate")
@@ -417,12 +420,13 @@ def _pyshacl(data: rdflib.Graph, shapes: Path | None = None) -> ValidationReport
         shapes=_named_shapes(shapes_graph),
         triples=len(data),
         engine="pyshacl",
+        base=mint.base,
         _results=results,
     )
 
 
 def _fast(
-    store: Store, compiled: shacl_fast.CompiledShapes, step: Callable[[], None] | None = None
+    store: Store, compiled: shacl_fast.CompiledShapes, mint: Minter, step: Callable[[], None] | None = None
 ) -> ValidationReport:
     """Validate a store with the fast engine; raises ``shacl_fast.Unsupported`` to hand over to pySHACL."""
     from epar_graph import shacl_fast
@@ -446,6 +450,7 @@ def _fast(
         shapes=list(compiled.names),
         triples=len(store),
         engine="fast",
+        base=mint.base,
         _results=lambda: _results_graph(conforms, results),
     )
 
@@ -500,28 +505,32 @@ def _results_graph(conforms: bool, results: Sequence[shacl_fast.Result]) -> rdfl
     return graph
 
 
-def validate_graph(data: rdflib.Graph, shapes: Path | None = None, engine: str = "fast") -> ValidationReport:
+def validate_graph(
+    data: rdflib.Graph, shapes: Path | None = None, engine: str = "fast", mint: Minter | None = None
+) -> ValidationReport:
     """Validate an rdflib graph against the shapes file and return a typed report.
 
     ``engine`` is ``"fast"`` (pyoxigraph; pySHACL takes over for what it cannot
     check exactly) or ``"pyshacl"``. Raises :class:`UnreadableInput` if the
-    shapes file cannot be read.
+    shapes file cannot be read. ``mint`` is the base the data was minted under
+    (default: the default base).
     """
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r} (choose from {', '.join(ENGINES)})")
+    mint = mint or Minter()
     if engine == "fast":
         from pyoxigraph import RdfFormat, Store
 
         from epar_graph import shacl_fast
 
         try:
-            compiled = _compiled_shapes(*_shapes_key(shapes))
+            compiled = _compiled_shapes(*_shapes_key(shapes, mint))
             store = Store()
             store.load(data.serialize(format="nt", encoding="utf-8"), format=RdfFormat.N_TRIPLES)
-            return _fast(store, compiled)
+            return _fast(store, compiled, mint)
         except shacl_fast.Unsupported:
             pass
-    return _pyshacl(data, shapes)
+    return _pyshacl(data, shapes, mint)
 
 
 #: rdflib parser names (see :func:`_format_for`) that pyoxigraph reads the same way, as triples.
@@ -629,23 +638,27 @@ def validate_files(
     shapes: Path | None = None,
     engine: str = "fast",
     progress: _Phases | None = None,
+    mint: Minter | None = None,
 ) -> ValidationReport:
     """Load ``files`` and validate them; the engine of :func:`run_validate`.
 
+    The shapes name concepts under the base the data was minted under: ``mint``, else
+    the base the files' release records (its ``void.ttl``), else the default base.
     Raises :class:`UnreadableInput` for input or shapes that cannot be read.
     """
     phases = progress or _Phases(quiet=True)
+    mint = mint or _release_minter(files)
     if engine == "fast":
         from epar_graph import shacl_fast
 
         try:
-            compiled = _compiled_shapes(*_shapes_key(shapes))
+            compiled = _compiled_shapes(*_shapes_key(shapes, mint))
             total = sum(Path(f).stat().st_size for f in files if Path(f).is_file())
             phases.start(f"parsing {_names(files)}", total)
             with runtime.no_cyclic_gc():
                 store = load_store(files, phases.advance)
                 phases.start("checking shapes", compiled.steps)
-                return _fast(store, compiled, phases.advance)
+                return _fast(store, compiled, mint, phases.advance)
         except (shacl_fast.Unsupported, _NotForOxigraph):
             pass  # pySHACL decides (and words any error)
     import rdflib
@@ -656,7 +669,19 @@ def validate_files(
         graph += load_rdf([f])
         phases.advance(1)
     phases.start("checking shapes (pySHACL)", None)
-    return _pyshacl(graph, shapes)
+    return _pyshacl(graph, shapes, mint)
+
+
+def _release_minter(files: Sequence[Path]) -> Minter:
+    """The base recorded by the release the files belong to (the ``void.ttl`` beside them)."""
+    for f in files:
+        try:
+            mint = release.recorded_minter(Path(f).parent)
+        except release.NotARelease as exc:
+            raise UnreadableInput(Path(f).parent / release.VOID_FILE, str(exc)) from None
+        if mint is not None:
+            return mint
+    return Minter()
 
 
 
@@ -722,9 +747,9 @@ class _Phases:
 # Rendering
 
 
-def _namespaces() -> list[tuple[str, str]]:
+def _namespaces(base: str) -> list[tuple[str, str]]:
     """Prefixes for the text report, longest namespace first so ``epar:`` beats ``e:``."""
-    bases = {**PREFIXES, "sh": SH_NS, "eparsh": SHAPES_NS, "e": config.base_iri()}
+    bases = {**PREFIXES, "sh": SH_NS, "eparsh": SHAPES_NS, "e": base}
     return sorted(((base, prefix) for prefix, base in bases.items()), key=lambda p: -len(p[0]))
 
 
@@ -804,7 +829,7 @@ WARNING_EXAMPLES = 5
 
 def render_text(report: ValidationReport) -> str:
     """A human-readable report: violations grouped by shape, then a summary line."""
-    ns = _namespaces()
+    ns = _namespaces(report.base)
     lines: list[str] = []
     for shape, violations in _by_shape(report).items():
         only_warnings = not any(_is_violation(v) for v in violations)
@@ -857,7 +882,7 @@ def render_junit(report: ValidationReport) -> str:
     CI systems show JUnit reports natively, so a broken release shows up as
     failed "tests" named after the shapes it breaks.
     """
-    ns = _namespaces()
+    ns = _namespaces(report.base)
     groups = _by_shape(report)
     names = sorted(set(report.shapes) | set(groups))
     suite = ET.Element(

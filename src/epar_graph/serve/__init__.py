@@ -170,7 +170,7 @@ def create_app(settings: Settings, store: SparqlStore | None = None) -> FastAPI:
         opened = OxigraphStore.open(
             settings.data_dir,
             store_dir=settings.resolved_store_dir,
-            base=settings.base,
+            base=settings.iris.base,
             workers=settings.workers,
             default_timeout=settings.query_timeout,
             slow_workers=settings.slow_workers,
@@ -291,7 +291,7 @@ def run_server(
         store = OxigraphStore.open(
             data,
             store_dir=settings.resolved_store_dir,
-            base=settings.base,
+            base=settings.iris.base,
             workers=settings.workers,
             default_timeout=settings.query_timeout,
             slow_workers=settings.slow_workers,

@@ -19,9 +19,9 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from epar_graph import iris
 from epar_graph.graph import CHANGE_TYPE_LABELS
 from epar_graph.history import CHANGE_TYPES
+from epar_graph.iris import Minter
 from epar_graph.model import PRODUCT_NUMBER_RE
 from epar_graph.serve import pages
 from epar_graph.serve.negotiation import negotiate
@@ -94,7 +94,7 @@ def parse_filters(request: Request) -> tuple[Filters, int]:
     return Filters(kind, product, _date(q.get("since"), "since"), _date(q.get("until"), "until")), int(page_text)
 
 
-def _where(filters: Filters, base: str) -> str:
+def _where(filters: Filters, mint: Minter) -> str:
     """The graph pattern of the changes matching ``filters`` (values already checked)."""
     parts = [
         "?c a epar:Change ; rdfs:label ?label ; epar:changeType ?type ; epar:changedProduct ?product ;",
@@ -103,9 +103,9 @@ def _where(filters: Filters, base: str) -> str:
         "BIND (COALESCE(?eff, ?to) AS ?when)",
     ]
     if filters.type:
-        parts.append(f"FILTER (?type = <{iris.concept(base, 'change-type', filters.type)}>)")
+        parts.append(f"FILTER (?type = <{mint.concept('change-type', filters.type)}>)")
     if filters.product:
-        parts.append(f"FILTER (?product = <{iris.product(base, filters.product)}>)")
+        parts.append(f"FILTER (?product = <{mint.product(filters.product)}>)")
     if filters.since:
         parts.append(f'FILTER (?when >= "{filters.since.isoformat()}"^^xsd:date)')
     if filters.until:
@@ -117,7 +117,7 @@ def find_changes(request: Request, filters: Filters, limit: int, offset: int = 0
     """One page of matching changes, newest first, and how many match in all."""
     base = pages.settings_base(request)
     store = pages._store(request)
-    where = _where(filters, base)
+    where = _where(filters, Minter(base))
     counted = pages._select(store, f"SELECT (COUNT(?c) AS ?n) WHERE {{ {where} }}")
     total = int(counted[0]["n"].value) if counted and "n" in counted[0] else 0
     rows = pages._select(

@@ -151,10 +151,8 @@ def local_href(iri: str, base: str) -> str | None:
 
 
 def settings_base(request: Request) -> str:
-    """The base IRI the served graph was minted under (``base_iri``, or ``base``, of the settings)."""
-    settings = request.app.state.settings
-    base = str(getattr(settings, "base_iri", None) or settings.base)
-    return base if base.endswith("/") else base + "/"
+    """The base IRI the served graph was minted under (the release's, unless the settings say otherwise)."""
+    return str(request.app.state.settings.iris.base)
 
 
 def _store(request: Request) -> SparqlStore:

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from epar_graph import config
-from epar_graph.release import store_cache_dir
+from epar_graph.iris import IriError, Minter
+from epar_graph.release import NotARelease, recorded_minter, store_cache_dir
 
 #: Environment variables read by :meth:`Settings.from_env`, by field name.
 ENV_VARS = {
@@ -69,7 +69,8 @@ class Settings:
     workers: int = 4
     service_allowlist: frozenset[str] = field(default_factory=frozenset)
     store_dir: Path | None = None
-    base: str = field(default_factory=config.base_iri)
+    #: Entity IRIs' base: empty means the one the release records (``void.ttl``), else the default.
+    base: str = ""
     cors_origins: tuple[str, ...] = ("*",)
     slow_workers: int = 2
     fast_lane_seconds: float = 0.05
@@ -77,6 +78,7 @@ class Settings:
     max_header_bytes: int = 16 * 1024
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "base", self._resolved_base())
         if not self.query_timeout > 0:
             raise SettingsError(f"query timeout must be positive, got {self.query_timeout}")
         if self.max_rows < 1:
@@ -93,6 +95,19 @@ class Settings:
             raise SettingsError(f"max connections must be at least 4, got {self.max_connections}")
         if self.max_header_bytes < 1024:
             raise SettingsError(f"max header size must be at least 1024 bytes, got {self.max_header_bytes}")
+
+    def _resolved_base(self) -> str:
+        try:
+            if self.base:
+                return Minter(self.base).base
+            return (recorded_minter(self.data_dir) or Minter()).base
+        except (IriError, NotARelease) as exc:
+            raise SettingsError(str(exc)) from None
+
+    @property
+    def iris(self) -> Minter:
+        """Mints and recognises the served graph's IRIs."""
+        return Minter(self.base)
 
     @property
     def resolved_store_dir(self) -> Path:
