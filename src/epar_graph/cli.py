@@ -184,12 +184,18 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     query_timeout: Annotated[float, typer.Option(help="Seconds before a SPARQL query is stopped.")] = 30.0,
     access_log: Annotated[bool, typer.Option(help="Log every request (off: log at your reverse proxy).")] = False,
+    store: Annotated[
+        str | None,
+        typer.Option(envvar="EPAR_STORE_URL", help="SPARQL 1.1 query endpoint of an engine holding the release "
+                     "(see `epar-graph load`), instead of the embedded store."),
+    ] = None,
 ) -> None:
     """Serve the graph: SPARQL endpoint, entity pages, query UI and downloads."""
     from epar_graph.serve import run_server
 
     raise typer.Exit(
-        run_server(data=data, host=host, port=port, query_timeout=query_timeout, access_log=access_log)
+        run_server(data=data, host=host, port=port, query_timeout=query_timeout, access_log=access_log,
+                   store_url=store)
     )
 
 

@@ -110,7 +110,9 @@ RETRY_AFTER_SECONDS = 2
 
 
 async def _unavailable(request: Request, exc: Exception) -> Response:
-    """Busy workers, a query past its time limit or a lost worker, on any page: 503 with Retry-After.
+    """Busy workers, a query past its time limit, a lost worker or engine, on any page: 503 with Retry-After.
+
+    An engine behind the server that answers garbage is a 502 (a bad gateway), with the same page.
 
     Routers other than ``/sparql`` let these exceptions rise from the store; without this handler they
     became 500s with a traceback in the log.
@@ -118,24 +120,29 @@ async def _unavailable(request: Request, exc: Exception) -> Response:
     from fastapi.responses import HTMLResponse, PlainTextResponse
 
     from epar_graph.serve.negotiation import negotiate
-    from epar_graph.serve.store import QueryTimeout, ServerBusy
+    from epar_graph.serve.store import EngineFailed, EngineUnavailable, QueryTimeout, ServerBusy
 
-    if isinstance(exc, ServerBusy):
+    status = 503
+    if isinstance(exc, EngineFailed):
+        status, why = 502, "the triple store behind this server failed"
+    elif isinstance(exc, EngineUnavailable):
+        why = "the triple store behind this server cannot be reached"
+    elif isinstance(exc, ServerBusy):
         why = "every query worker is busy"
     elif isinstance(exc, QueryTimeout):
         why = "answering took longer than the time limit"
     else:
         why = "a query worker stopped and is being replaced"
     headers = {"Retry-After": str(RETRY_AFTER_SECONDS), "Cache-Control": "no-store"}
-    log.info("503 for %s: %s (%s)", request.url.path, why, exc)
+    log.info("%d for %s: %s (%s)", status, request.url.path, why, exc)
     message = f"The server cannot answer right now: {why}. Try again in a few seconds."
     if negotiate(request.headers.get("accept"), ["text/plain", "text/html"]) == "text/html":
         body = (
             "<!doctype html><html lang=en><meta charset=utf-8><title>Busy - EPAR knowledge graph</title>"
             f"<h1>Try again in a moment</h1><p>{message}</p></html>"
         )
-        return HTMLResponse(body, status_code=503, headers=headers)
-    return PlainTextResponse(message + "\n", status_code=503, headers=headers)
+        return HTMLResponse(body, status_code=status, headers=headers)
+    return PlainTextResponse(message + "\n", status_code=status, headers=headers)
 
 
 def _optional_router(module: str) -> APIRouter | None:
@@ -166,6 +173,17 @@ def create_app(settings: Settings, store: SparqlStore | None = None) -> FastAPI:
         if store is not None:
             app.state.store = store
             yield
+            return
+        if settings.store_url:
+            from epar_graph.serve.remote_store import RemoteStore
+
+            remote = RemoteStore(settings.store_url, default_timeout=settings.query_timeout)
+            app.state.store = remote
+            try:
+                yield
+            finally:
+                await remote.aclose()
+                remote.close()
             return
         opened = OxigraphStore.open(
             settings.data_dir,
@@ -260,11 +278,16 @@ def run_server(
     port: int = 8000,
     query_timeout: float = 30.0,
     access_log: bool = False,
+    store_url: str | None = None,
 ) -> int:
     """``epar-graph serve``: load the store, then serve until interrupted. Returns the exit code.
 
     The access log is off by default: a line per request halves the throughput of
     small lookups, and deployments usually log at their reverse proxy.
+
+    With ``store_url`` the queries go to that SPARQL endpoint (see ``remote_store.py``),
+    which holds the release (``epar-graph load``); ``data`` still gives the downloads,
+    the search index and the base IRI.
 
     Exit 2 when ``data`` has no dump (a usage error), 1 when the dump is broken.
     """
@@ -281,11 +304,13 @@ def run_server(
         print(f"error: {data} is not a directory (expected a build from `epar-graph build`)", file=sys.stderr)
         return EXIT_USAGE
     try:
-        settings = Settings.from_env(data, query_timeout=query_timeout)
+        settings = Settings.from_env(data, query_timeout=query_timeout, store_url=store_url)
         find_dump(data)
     except (SettingsError, StoreError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    if settings.store_url:
+        return _serve_remote(settings, host, port, access_log)
     print(f"Loading {data}/ into the query store (reused while the dump is unchanged)…", file=sys.stderr)
     try:
         store = OxigraphStore.open(
@@ -308,4 +333,29 @@ def run_server(
         uvicorn.run(app, host=host, port=port, log_level="info", access_log=access_log, **uvicorn_options(settings))
     finally:
         store.close()
+    return EXIT_OK
+
+
+def _serve_remote(settings: Settings, host: str, port: int, access_log: bool) -> int:
+    """Serve with an existing engine as the store; an engine that is down now only delays answers (503)."""
+    import uvicorn
+
+    from epar_graph.serve.limits import uvicorn_options
+    from epar_graph.serve.remote_store import RemoteStore
+    from epar_graph.serve.store import QueryFailed, QueryTimeout
+
+    assert settings.store_url
+    try:
+        probe = RemoteStore(settings.store_url, default_timeout=min(settings.query_timeout, 10.0))
+    except ValueError as exc:
+        print(f"error: --store: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    with probe:
+        try:
+            probe.query("ASK { }")
+        except (QueryFailed, QueryTimeout, ValueError) as exc:
+            print(f"warning: {exc}; pages answer 503 until it does", file=sys.stderr)
+    app = create_app(settings)  # the store is opened in the app's lifespan, on its event loop
+    print(f"Serving {settings.store_url} on http://{host}:{port}/ (SPARQL at /sparql)", file=sys.stderr)
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=access_log, **uvicorn_options(settings))
     return EXIT_OK

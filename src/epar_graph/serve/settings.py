@@ -25,6 +25,7 @@ ENV_VARS = {
     "workers": "EPAR_QUERY_WORKERS",
     "service_allowlist": "EPAR_SERVICE_ALLOWLIST",
     "store_dir": "EPAR_STORE_DIR",
+    "store_url": "EPAR_STORE_URL",
     "slow_workers": "EPAR_SLOW_QUERIES",
     "fast_lane_seconds": "EPAR_FAST_LANE_SECONDS",
     "max_connections": "EPAR_MAX_CONNECTIONS",
@@ -69,6 +70,8 @@ class Settings:
     workers: int = 4
     service_allowlist: frozenset[str] = field(default_factory=frozenset)
     store_dir: Path | None = None
+    #: A SPARQL 1.1 query endpoint to use instead of the embedded store (``serve --store``).
+    store_url: str | None = None
     #: Entity IRIs' base: empty means the one the release records (``void.ttl``), else the default.
     base: str = ""
     cors_origins: tuple[str, ...] = ("*",)
@@ -141,4 +144,6 @@ def _parse_env(name: str, var: str, raw: str) -> Any:
         raise SettingsError(f"{var}={raw!r} is not a number") from None
     if name == "service_allowlist":
         return frozenset(raw.replace(",", " ").split())
+    if name == "store_url":
+        return raw
     return Path(raw)

@@ -55,6 +55,8 @@ from epar_graph.serve.settings import Settings
 from epar_graph.serve.store import (
     EncodedResult,
     EncodingStore,
+    EngineFailed,
+    EngineUnavailable,
     QueryFailed,
     QueryTimeout,
     ServerBusy,
@@ -266,6 +268,10 @@ async def answer_query(request: Request) -> Response:
         )
     except ValueError as exc:
         return _error(ProtocolError(400, f"The request cannot be answered: {exc}"))
+    except EngineUnavailable as exc:
+        return _error(ProtocolError(503, f"The store is unavailable: {exc}. Try again shortly.", {"Retry-After": "2"}))
+    except EngineFailed as exc:
+        return _error(ProtocolError(502, f"The store behind this endpoint failed: {exc}"))
     except QueryFailed as exc:
         return _error(ProtocolError(500, f"The query could not be evaluated: {exc}"))
     choice = result_choice if encoded.kind in ("solutions", "boolean") else graph_choice

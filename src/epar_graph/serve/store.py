@@ -81,6 +81,14 @@ class QueryFailed(Exception):
     """A well-formed query could not be evaluated (e.g. a failing SERVICE call, a crashed worker)."""
 
 
+class EngineUnavailable(QueryFailed):
+    """An engine behind the server (``serve --store``) cannot be reached or is unavailable: 503."""
+
+
+class EngineFailed(QueryFailed):
+    """An engine behind the server answered with an error, or with something that is not a SPARQL answer: 502."""
+
+
 class StoreError(Exception):
     """The data directory cannot be turned into a store (missing or malformed dump)."""
 
@@ -993,7 +1001,7 @@ def _unwrap(reply: _Reply) -> EncodedResult:
 # --- the store ----------------------------------------------------------------------------
 
 
-def _label_rank(literal: pyoxigraph.Literal) -> int:
+def label_rank(literal: pyoxigraph.Literal) -> int:
     lang = (literal.language or "").lower()
     if lang == "en" or lang.startswith("en-"):
         return 0
@@ -1084,7 +1092,7 @@ class OxigraphStore:
                 for quad in self._local.quads_for_pattern(node, predicate, None, pyoxigraph.DefaultGraph()):
                     obj = quad.object
                     if isinstance(obj, pyoxigraph.Literal):
-                        key = (p_rank, _label_rank(obj), obj.value)
+                        key = (p_rank, label_rank(obj), obj.value)
                         if best is None or key < best:
                             best = key
                 if best is not None:

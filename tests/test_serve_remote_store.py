@@ -1,0 +1,164 @@
+"""An existing engine behind the same server: ``serve --store URL`` (``serve/remote_store.py``).
+
+Oxigraph server is started on 127.0.0.1 with the fixture build; the same app then runs
+on it and on the embedded store, and must answer alike. Broken engines (down, slow,
+answering garbage) are small real HTTP servers on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import http.server
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pyoxigraph
+import pytest
+from conftest import ALOFISEL
+from engines import app_server, free_port, load_with_oxigraph_cli, misbehaving_engine, oxigraph_server, reply
+
+from epar_graph.serve import create_app
+from epar_graph.serve.remote_store import RemoteStore
+from epar_graph.serve.settings import Settings
+from epar_graph.serve.store import EngineFailed, EngineUnavailable, OxigraphStore, QueryTimeout
+from epar_graph.serve.ui import load_examples
+
+JSON = "application/sparql-results+json"
+
+
+@pytest.fixture(scope="module")
+def engine(serve_data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    location = tmp_path_factory.mktemp("oxigraph-engine")
+    load_with_oxigraph_cli(serve_data_dir, location, Settings(data_dir=serve_data_dir).base)
+    with oxigraph_server(location) as url:
+        yield url + "/query"
+
+
+@pytest.fixture(scope="module")
+def remote(engine: str) -> Iterator[RemoteStore]:
+    with RemoteStore(engine, default_timeout=20) as store:
+        yield store
+
+
+@pytest.fixture(scope="module")
+def embedded(serve_data_dir: Path) -> Iterator[OxigraphStore]:
+    settings = Settings(data_dir=serve_data_dir, workers=1)
+    with OxigraphStore.open(serve_data_dir, store_dir=settings.resolved_store_dir, base=settings.base,
+                            workers=1, default_timeout=20) as store:
+        yield store
+
+
+def _rows(result: object) -> list[tuple[str, ...]]:
+    assert isinstance(result, pyoxigraph.QuerySolutions)
+    names = [v.value for v in result.variables]
+    return sorted(tuple(str(row[n]) if row[n] is not None else "" for n in names) for row in result)
+
+
+def test_lookups_answer_as_the_embedded_store_does(remote: RemoteStore, embedded: OxigraphStore) -> None:
+    assert sorted(map(str, remote.describe(ALOFISEL))) == sorted(map(str, embedded.describe(ALOFISEL)))
+    assert remote.describe(ALOFISEL)
+    assert remote.describe("not an iri") == [] and remote.describe("https://w3id.org/epar/product/none") == []
+    subjects = {t.subject.value for t in embedded.triples()}
+    assert remote.labels(subjects) == embedded.labels(subjects)
+    assert sorted(map(str, remote.triples())) == sorted(map(str, embedded.triples()))
+
+
+def test_queries_answer_as_the_embedded_store_does(remote: RemoteStore, embedded: OxigraphStore) -> None:
+    ran = 0
+    for example in load_examples():
+        if "SERVICE" in example.query:
+            continue
+        assert _rows(remote.query(example.query)) == _rows(embedded.query(example.query)), example.name
+        ran += 1
+    assert ran >= 10
+    assert bool(remote.query("ASK { ?s ?p ?o }")) is True
+    graph = "https://w3id.org/epar/graph/links-wikidata"
+    sparql = "SELECT ?s ?o WHERE { GRAPH ?g { ?s ?p ?o } }"
+    assert _rows(remote.query(sparql, named_graphs=[graph])) == _rows(embedded.query(sparql, named_graphs=[graph]))
+
+
+def test_the_app_on_the_engine_serves_pages_endpoint_and_limits(engine: str, serve_data_dir: Path) -> None:
+    settings = Settings(data_dir=serve_data_dir, workers=1, max_rows=5, store_url=engine)
+    with app_server(create_app(settings)) as url, httpx.Client(base_url=url, timeout=60) as c:
+        page = c.get("/product/EMEA-H-C-004258", headers={"accept": "text/html"})
+        assert page.status_code == 200 and "Alofisel" in page.text
+        turtle = c.get("/product/EMEA-H-C-004258", headers={"accept": "text/turtle"})
+        assert turtle.status_code == 200 and "EMEA/H/C/004258" in turtle.text
+        capped = c.get("/sparql", params={"query": "SELECT * WHERE { ?s ?p ?o }"}, headers={"accept": JSON})
+        assert capped.status_code == 200 and capped.headers["x-result-truncated"] == "true"
+        assert len(capped.json()["results"]["bindings"]) == 5
+        csv = c.get("/sparql", params={"query": "SELECT ?s WHERE { ?s a epar:MedicinalProduct } LIMIT 2"},
+                    headers={"accept": "text/csv"})
+        assert csv.status_code == 200 and csv.text.splitlines()[0] == "s"
+        federated = "ASK { SERVICE <http://example.org/s> { ?s ?p ?o } }"
+        assert c.get("/sparql", params={"query": federated}).status_code == 403
+        assert c.post("/sparql", data={"update": "DROP ALL"}).status_code in (400, 403)
+        assert c.get("/sparql", params={"query": "SELECT * WHERE { ?s ?p }"}).status_code == 400
+        assert c.get("/downloads/").status_code == 200
+        assert c.get("/").status_code == 200
+
+
+def test_an_engine_that_is_down_is_a_503_page(serve_data_dir: Path) -> None:
+    dead = f"http://127.0.0.1:{free_port()}/sparql"
+    with pytest.raises(EngineUnavailable):
+        RemoteStore(dead).query("ASK {}")
+    settings = Settings(data_dir=serve_data_dir, workers=1, store_url=dead)
+    with app_server(create_app(settings)) as url, httpx.Client(base_url=url, timeout=60) as c:
+        answer = c.get("/sparql", params={"query": "ASK {}"})
+        assert answer.status_code == 503 and "Retry-After" in answer.headers and "Traceback" not in answer.text
+        page = c.get("/product/EMEA-H-C-004258", headers={"accept": "text/html"})
+        assert page.status_code == 503 and "cannot be reached" in page.text
+
+
+_garbage = reply(200, b"<html><body>Welcome to nginx</body></html>", "text/html")
+_broken_tsv = reply(200, b"?s\n<unterminated\n", "text/tab-separated-values")
+
+
+def _failing(handler: http.server.BaseHTTPRequestHandler) -> None:
+    handler.send_error(500, "internal error in the engine")
+
+
+@pytest.mark.parametrize("answer", [_garbage, _broken_tsv, _failing])
+def test_an_engine_that_answers_garbage_is_a_502(answer: object, serve_data_dir: Path) -> None:
+    with misbehaving_engine(answer) as endpoint:  # type: ignore[arg-type]
+        with pytest.raises(EngineFailed):
+            RemoteStore(endpoint).query("SELECT * WHERE { ?s ?p ?o }")
+        settings = Settings(data_dir=serve_data_dir, workers=1, store_url=endpoint)
+        with app_server(create_app(settings)) as url, httpx.Client(base_url=url, timeout=60) as c:
+            answer_ = c.get("/sparql", params={"query": "SELECT * WHERE { ?s ?p ?o }"}, headers={"accept": JSON})
+            assert answer_.status_code == 502 and "Traceback" not in answer_.text
+            page = c.get("/product/EMEA-H-C-004258", headers={"accept": "text/html"})
+            assert page.status_code == 502
+
+
+def _never_ending(handler: http.server.BaseHTTPRequestHandler) -> None:
+    """An engine that ignores every time limit: it trickles a TSV header, then a row a second, forever."""
+    handler.send_response(200)
+    handler.send_header("content-type", "text/tab-separated-values")
+    handler.end_headers()
+    handler.wfile.write(b"?s\n")
+    try:
+        for n in range(600):
+            handler.wfile.write(f"<http://example.org/{n}>\n".encode())
+            handler.wfile.flush()
+            time.sleep(0.5)
+    except OSError:
+        pass  # we hung up: the point
+
+
+def test_the_deadline_holds_when_the_engine_ignores_it(serve_data_dir: Path) -> None:
+    with misbehaving_engine(_never_ending) as endpoint:
+        store = RemoteStore(endpoint, default_timeout=1.0)
+        started = time.monotonic()
+        with pytest.raises(QueryTimeout):
+            store.query("SELECT * WHERE { ?s ?p ?o }")
+        took_sync = time.monotonic() - started
+        settings = Settings(data_dir=serve_data_dir, workers=1, store_url=endpoint, query_timeout=1.0)
+        with app_server(create_app(settings)) as url, httpx.Client(base_url=url, timeout=60) as c:
+            started = time.monotonic()
+            answer = c.get("/sparql", params={"query": "SELECT * WHERE { ?s ?p ?o }"}, headers={"accept": JSON})
+            took = time.monotonic() - started
+        assert answer.status_code == 503 and "Query stopped" in answer.text
+        # the engine would go on for five minutes; a bound, not a timing: far below that
+        assert took < 60 and took_sync < 60
