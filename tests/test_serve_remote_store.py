@@ -8,6 +8,10 @@ answering garbage) are small real HTTP servers on 127.0.0.1.
 from __future__ import annotations
 
 import http.server
+import shutil
+import subprocess
+import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -162,3 +166,71 @@ def test_the_deadline_holds_when_the_engine_ignores_it(serve_data_dir: Path) -> 
         assert answer.status_code == 503 and "Query stopped" in answer.text
         # the engine would go on for five minutes; a bound, not a timing: far below that
         assert took < 60 and took_sync < 60
+
+
+# --- epar-graph load: a release into an engine, switched in one step ----------------------------
+
+
+def _count(store: RemoteStore, sparql: str = "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }") -> int:
+    result = store.query(sparql)
+    assert isinstance(result, pyoxigraph.QuerySolutions)
+    return int(next(iter(result))["n"].value)  # type: ignore[union-attr]
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "epar_graph.cli", *args], capture_output=True, text=True,
+                          timeout=600)
+
+
+def test_load_puts_a_release_into_the_engine_and_switches_without_a_mixture(
+    serve_data_dir: Path, embedded: OxigraphStore, tmp_path: Path
+) -> None:
+    with oxigraph_server(tmp_path / "engine", read_only=False) as url:
+        loaded = _cli("load", str(serve_data_dir), "--to", url + "/store")
+        assert loaded.returncode == 0, loaded.stderr
+        store = RemoteStore(url + "/query", default_timeout=30)
+        assert sorted(map(str, store.triples())) == sorted(map(str, embedded.triples()))
+        graph = "https://w3id.org/epar/graph/links-wikidata"
+        sparql = "SELECT ?s ?o WHERE { GRAPH ?g { ?s ?p ?o } }"
+        assert _rows(store.query(sparql, named_graphs=[graph])) == _rows(embedded.query(sparql, named_graphs=[graph]))
+        old = _count(store)
+
+        # the next release: 20,000 more triples, so its load takes a while; queries during it see
+        # one release or the other (a loader that replaced the graphs one by one would show others)
+        newer = tmp_path / "newer"
+        shutil.copytree(serve_data_dir, newer, ignore=shutil.ignore_patterns(".store"))
+        label = "<http://www.w3.org/2000/01/rdf-schema#label>"
+        added = 20_000
+        with open(newer / "epar.nt", "a", encoding="utf-8") as f:
+            f.writelines(f'<https://w3id.org/epar/product/EMEA-H-C-{n:06d}> {label} "N{n}" .\n' for n in range(added))
+        seen: set[int] = set()
+        stop = threading.Event()
+
+        def poll() -> None:
+            with RemoteStore(url + "/query", default_timeout=30) as watcher:
+                while not stop.is_set():
+                    seen.add(_count(watcher))
+
+        watcher = threading.Thread(target=poll, daemon=True)
+        watcher.start()
+        try:
+            loaded = _cli("load", str(newer), "--to", url + "/store")
+        finally:
+            stop.set()
+            watcher.join(timeout=60)
+        assert loaded.returncode == 0, loaded.stderr
+        assert _count(store) == old + added
+        assert seen and seen <= {old, old + added}, seen
+        staged = _rows(store.query("SELECT DISTINCT ?g WHERE { GRAPH ?g { ?s ?p ?o } }"))
+        assert not [g for (g,) in staged if "/graph/release/" in g], staged
+        store.close()
+
+
+def test_load_errors_are_one_line_with_the_step(serve_data_dir: Path, tmp_path: Path) -> None:
+    down = _cli("load", str(serve_data_dir), "--to", f"http://127.0.0.1:{free_port()}/store")
+    assert down.returncode == 1 and "cannot be reached" in down.stderr and "still serves" in down.stderr
+    assert "Traceback" not in down.stderr
+    not_a_release = _cli("load", str(tmp_path), "--to", "http://127.0.0.1:1/store")
+    assert not_a_release.returncode == 2 and "Traceback" not in not_a_release.stderr
+    no_update = _cli("load", str(serve_data_dir), "--to", "http://127.0.0.1:1/gsp")
+    assert no_update.returncode == 2 and "--update" in no_update.stderr

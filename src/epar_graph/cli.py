@@ -176,6 +176,24 @@ def query(
 
 
 @app.command()
+def load(
+    release_dir: Annotated[Path, typer.Argument(help="A build directory (e.g. dist).")],
+    to: Annotated[str, typer.Option(help="The engine's SPARQL 1.1 Graph Store Protocol endpoint, "
+                                    "e.g. http://localhost:7878/store for Oxigraph server.")],
+    update: Annotated[str | None, typer.Option(help="The engine's SPARQL Update endpoint "
+                                               "(default: beside an Oxigraph /store).")] = None,
+) -> None:
+    """Put a release into an existing SPARQL engine, then switch to it in one step.
+
+    Queries see the previous release until the switch. Exit 0: loaded; 1: the engine
+    refused or cannot be reached; 2: usage error (not a release, bad URL).
+    """
+    from epar_graph.load import run_load
+
+    raise typer.Exit(run_load(release_dir, to, update))
+
+
+@app.command()
 def serve(
     data: Annotated[
         Path | None, typer.Option(help="A build directory; default builds the bundled data if needed.")
