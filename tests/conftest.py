@@ -1,4 +1,6 @@
-"""Shared fixtures: a copy of the serve fixture build, and real servers on 127.0.0.1.
+"""Shared fixtures: the bundled build, a copy of the serve fixture build, and real servers on 127.0.0.1.
+
+The bundled data is built once per run (:func:`bundled_result`) and shared read-only.
 
 A :class:`LiveServer` is the real app under uvicorn, in a thread of the test
 process, on a socket bound to a free port. The query store is the real
@@ -8,6 +10,7 @@ embedded one (worker processes included), loaded from a temporary copy of
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import socket
 import threading
@@ -20,6 +23,7 @@ import httpx
 import pytest
 import uvicorn
 
+from epar_graph.pipeline import BuildResult, build
 from epar_graph.serve import create_app
 from epar_graph.serve.limits import uvicorn_options
 from epar_graph.serve.settings import Settings
@@ -145,17 +149,38 @@ def wait_until(condition: Callable[[], bool], limit: float = 20.0) -> bool:
     return condition()
 
 
-@pytest.fixture(scope="session")
-def bundled_release(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The bundled data built once for the whole run (the modules that serve it share it)."""
-    from epar_graph.pipeline import build
+def _fingerprint(directory: Path) -> dict[str, str]:
+    """Each file under ``directory`` (relative path) with the SHA-256 of its bytes."""
+    return {
+        str(f.relative_to(directory)): hashlib.sha256(f.read_bytes()).hexdigest()
+        for f in sorted(directory.rglob("*"))
+        if f.is_file()
+    }
 
+
+@pytest.fixture(scope="session")
+def bundled_result(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BuildResult]:
+    """The bundled data built once for the whole run, by the build `epar-graph build` runs.
+
+    Shared by every test that needs the bundled build, so it is read-only: a test
+    that changes a release copies this one first (``shutil.copytree``). The files
+    are checked unchanged at the end of the run.
+    """
     out = tmp_path_factory.mktemp("bundled-release") / "dist"
-    build([], out)
-    return out
+    result = build([], out)
+    before = _fingerprint(out)
+    yield result
+    assert _fingerprint(out) == before, f"a test changed the shared bundled build in {out}"
 
 
 @pytest.fixture(scope="session")
-def bundled_server(bundled_release: Path) -> Iterator[LiveServer]:
-    """The real app on the bundled release."""
-    yield from serving(Settings(data_dir=bundled_release, workers=2))
+def bundled_release(bundled_result: BuildResult) -> Path:
+    """The directory of the shared bundled build (read-only)."""
+    return bundled_result.out
+
+
+@pytest.fixture(scope="session")
+def bundled_server(bundled_release: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """The real app on the bundled release (its store cache kept out of the shared release)."""
+    store_dir = tmp_path_factory.mktemp("bundled-store")
+    yield from serving(Settings(data_dir=bundled_release, store_dir=store_dir, workers=2))

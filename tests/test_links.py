@@ -430,12 +430,9 @@ def test_coverage_counts_on_the_fixture(result: links.LinkResult) -> None:
 
 
 @pytest.fixture(scope="module")
-def bundled_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from epar_graph.pipeline import build
-
-    out = tmp_path_factory.mktemp("links-build") / "dist"
-    build([], out)
-    return out
+def bundled_build(bundled_release: Path) -> Path:
+    """The session's bundled build (tests/conftest.py), read-only."""
+    return bundled_release
 
 
 #: Coverage of the bundled data (EMA's exports of 2017 to March 2026): linked / total per target.
@@ -506,11 +503,13 @@ def test_report_command_json_and_text(bundled_build: Path) -> None:
     assert res.exit_code == 0 and "therapeutic-areas" in res.stdout and "644/658" in res.stdout
 
 
-def test_report_builds_first_when_the_directory_has_no_build(tmp_path: Path) -> None:
+def test_report_builds_first_when_the_directory_has_no_build(tmp_path: Path, bundled_release: Path) -> None:
+    """The command's own build of the bundled data is the one `epar-graph build` makes."""
     out = tmp_path / "dist"
     res = CliRunner().invoke(links_cli.links_app, ["report", "--data", str(out), "--format", "json"])
     assert res.exit_code == 0, res.output
-    assert (out / "epar.nt").is_file() and list(out.glob("links-*.nt"))
+    assert (out / "epar.nt").read_bytes() == (bundled_release / "epar.nt").read_bytes()
+    assert sorted(p.name for p in out.glob("links-*.nt")) == sorted(p.name for p in bundled_release.glob("links-*.nt"))
     assert json.loads(res.stdout)["coverage"][0]["total"] == BUNDLED_COVERAGE[("products", "Wikidata")][1]
 
 

@@ -41,8 +41,9 @@ STATUS_QUERY = """
 
 
 @pytest.fixture(scope="module")
-def bundled(tmp_path_factory: pytest.TempPathFactory) -> BuildResult:
-    return build([], tmp_path_factory.mktemp("bundled") / "dist")
+def bundled(bundled_result: BuildResult) -> BuildResult:
+    """The session's bundled build (tests/conftest.py), read-only."""
+    return bundled_result
 
 
 def _store(out: Path) -> pyoxigraph.Store:

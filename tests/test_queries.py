@@ -1,6 +1,6 @@
 """The example queries of ``queries/`` answer their question on the bundled build.
 
-One build of the bundled data per session (a few seconds), loaded into an
+The session's one build of the bundled data (tests/conftest.py), loaded into an
 in-memory pyoxigraph store; every example must carry its title and
 description, and every one that needs no remote endpoint must return rows
 whose columns are all filled.
@@ -9,13 +9,13 @@ whose columns are all filled.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pyoxigraph
 import pytest
 from pyoxigraph import Literal, RdfFormat, Store
 
 from epar_graph import config
-from epar_graph.pipeline import run_build
 from epar_graph.serve.ui import Example, load_examples
 
 EXAMPLES = load_examples(config.QUERIES_DIR)
@@ -33,10 +33,9 @@ LOCAL = [e for e in EXAMPLES if not is_federated(e)]
 
 
 @pytest.fixture(scope="session")
-def bundled_store(tmp_path_factory: pytest.TempPathFactory) -> Store:
-    out = tmp_path_factory.mktemp("bundled-build")
-    code = run_build([], out, quiet=True)
-    assert code in (0, 1), f"the bundled build failed with exit code {code}"
+def bundled_store(bundled_release: Path) -> Store:
+    """The session's bundled build (tests/conftest.py) in an in-memory store."""
+    out = bundled_release
     store = Store()
     for dump in [out / "epar.nt", *sorted(out.glob("links-*.nt")), out / "changes.nt"]:
         store.bulk_load(path=str(dump), format=RdfFormat.N_TRIPLES)

@@ -208,7 +208,7 @@ def test_product_page_key_facts_come_first(web: httpx.Client) -> None:
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed")
 def test_product_page_fits_a_phone(bundled_server: LiveServer, tmp_path: Path) -> None:
     from playwright.sync_api import sync_playwright
-    from test_serve_ui_browser import CHROMIUM_ARGS, WAIT_MS
+    from test_serve_ui_browser import CHROMIUM_ARGS, WAIT_MS, screenshot
 
     with sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
@@ -220,7 +220,7 @@ def test_product_page_fits_a_phone(bundled_server: LiveServer, tmp_path: Path) -
             for path in ("/product/EMEA-H-C-000481", "/product/EMEA-H-C-004258", "/medicines?letter=H"):
                 page.goto(bundled_server.url + path)
                 page.wait_for_load_state()
-                page.screenshot(path=str(tmp_path / (path.strip("/").replace("/", "_") + ".png")), full_page=True)
+                screenshot(page, tmp_path / (path.strip("/").replace("/", "_") + ".png"), full_page=True)
                 width = page.evaluate("document.documentElement.scrollWidth")
                 assert width <= 390, (path, width)
             assert (tmp_path / "product_EMEA-H-C-000481.png").stat().st_size > 10_000

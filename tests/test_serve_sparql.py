@@ -802,8 +802,10 @@ def test_concurrent_queries_share_the_workers(client: httpx.Client, live_server:
         assert json_column(r, "l") == [labels[subject]]
 
 
-def test_default_serve_builds_the_bundled_data_first(tmp_path: Path) -> None:
-    """`epar-graph serve` with no --data builds dist/ when it has no dump, then serves it."""
+def test_default_serve_builds_the_bundled_data_first(tmp_path: Path, bundled_release: Path) -> None:
+    """`epar-graph serve` with no --data builds dist/ when it has no dump, then serves it.
+
+    The build is the one `epar-graph build` makes (the session's shared bundled build)."""
     port = _free_port()
     proc = subprocess.Popen([sys.executable, "-c", CLI, "serve", "--port", str(port)], cwd=tmp_path,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -819,7 +821,7 @@ def test_default_serve_builds_the_bundled_data_first(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-    assert (tmp_path / "dist" / "epar.nt").is_file()
+    assert (tmp_path / "dist" / "epar.nt").read_bytes() == (bundled_release / "epar.nt").read_bytes()
 
 
 # --- settings ----------------------------------------------------------------------------------

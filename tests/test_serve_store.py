@@ -1,13 +1,15 @@
-"""The embedded store: loading once and atomically, the SparqlStore contract, worker timeouts, encoding."""
+"""The embedded store: loading once and atomically, the SparqlStore contract (one test class run
+against every implementation), worker timeouts, encoding."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import os
 import shutil
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pyoxigraph
@@ -18,7 +20,10 @@ from hypothesis import strategies as st
 
 from epar_graph.serve.store import (
     INFO_FILE,
+    RDF_FORMATS,
+    RESULT_FORMATS,
     EncodedResult,
+    EncodingStore,
     OxigraphStore,
     QueryTimeout,
     ServerBusy,
@@ -117,62 +122,218 @@ def test_damaged_store_is_rebuilt(tmp_path: Path) -> None:
 
 
 # --- the SparqlStore contract -------------------------------------------------------------------
+#
+# One class runs what the interface promises against every implementation: a new store (a remote
+# endpoint, say) gets the same tests by adding one entry to ``STORES``. The expected answers come
+# from the fixture dumps, read here with pyoxigraph's parser, not from any store.
+
+PRODUCT = pyoxigraph.NamedNode(ALOFISEL)
+GROUP = "https://w3id.org/epar/pharmacotherapeutic-group/immunosuppressants"
+UNKNOWN = "https://w3id.org/epar/product/none"
+COUNT_ALL = "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }"
+
+
+@contextlib.contextmanager
+def oxigraph_store(tmp: Path) -> Iterator[SparqlStore]:
+    """The embedded store on a copy of the fixture build, with two workers."""
+    with OxigraphStore.open(copy_build(tmp / "dist"), store_dir=tmp / "stores", base=BASE, workers=2,
+                            default_timeout=20) as s:
+        yield s
+
+
+#: Each implementation of :class:`SparqlStore`, opened on the fixture build (``tests/data/serve``).
+STORES: dict[str, Callable[[Path], contextlib.AbstractContextManager[SparqlStore]]] = {
+    "oxigraph": oxigraph_store,
+}
+
+
+@pytest.fixture(scope="class", params=sorted(STORES))
+def any_store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparqlStore]:
+    with STORES[request.param](tmp_path_factory.mktemp(f"store-{request.param}")) as s:
+        yield s
+
+
+def own_triples(subject: pyoxigraph.NamedNode) -> set[pyoxigraph.Triple]:
+    return {t for t in dump_triples("epar.nt") if t.subject == subject}
+
+
+def encoding(store: SparqlStore) -> EncodingStore:
+    """The store as an :class:`EncodingStore`; the encoded-answer tests do not apply to one that is not."""
+    if not isinstance(store, EncodingStore):
+        pytest.skip(f"{type(store).__name__} hands back no encoded answers")
+    return store
+
+
+def count(store: SparqlStore, sparql: str, **dataset: list[str]) -> int:
+    result = store.query(sparql, **dataset)  # type: ignore[arg-type]
+    assert isinstance(result, pyoxigraph.QuerySolutions)
+    (row,) = list(result)
+    return int(row["n"].value)
+
+
+class TestStoreContract:
+    """What every :class:`SparqlStore` promises, run against each implementation in ``STORES``."""
+
+    def test_is_a_sparql_store(self, any_store: SparqlStore) -> None:
+        for method in ("query", "describe", "labels", "triples"):
+            assert callable(getattr(any_store, method, None)), method
+
+    def test_select_answers_solutions(self, any_store: SparqlStore) -> None:
+        select = any_store.query(f"SELECT ?l WHERE {{ <{ALOFISEL}> <{RDFS_LABEL}> ?l }}")
+        assert isinstance(select, pyoxigraph.QuerySolutions)
+        assert [v.value for v in select.variables] == ["l"]
+        labels = {t.object for t in own_triples(PRODUCT) if t.predicate.value == RDFS_LABEL}
+        assert [row["l"] for row in select] == sorted(labels, key=str)
+
+    def test_select_counts_the_whole_default_graph(self, any_store: SparqlStore) -> None:
+        assert count(any_store, COUNT_ALL) == len(dump_triples("epar.nt", "links-wikidata.nt"))
+
+    def test_ask_answers_a_boolean(self, any_store: SparqlStore) -> None:
+        yes = any_store.query(f"ASK {{ <{ALOFISEL}> ?p ?o }}")
+        no = any_store.query(f"ASK {{ <{UNKNOWN}> ?p ?o }}")
+        assert isinstance(yes, pyoxigraph.QueryBoolean) and isinstance(no, pyoxigraph.QueryBoolean)
+        assert bool(yes) and not bool(no)
+
+    def test_construct_answers_triples(self, any_store: SparqlStore) -> None:
+        construct = any_store.query(f"CONSTRUCT WHERE {{ <{ALOFISEL}> ?p ?o }}")
+        assert isinstance(construct, pyoxigraph.QueryTriples)
+        assert set(construct) == own_triples(PRODUCT)
+
+    def test_describe_query_answers_the_resource(self, any_store: SparqlStore) -> None:
+        described = any_store.query(f"DESCRIBE <{ALOFISEL}>")
+        assert isinstance(described, pyoxigraph.QueryTriples)
+        triples = set(described)
+        assert own_triples(PRODUCT) <= triples
+        assert all(t.subject == PRODUCT or isinstance(t.subject, pyoxigraph.BlankNode) for t in triples)
+
+    def test_malformed_query_raises_syntax_error(self, any_store: SparqlStore) -> None:
+        with pytest.raises(SyntaxError):
+            any_store.query("SELECT * WHERE { ?s ?p }")
+
+    @pytest.mark.parametrize("update", [
+        f'INSERT DATA {{ <{UNKNOWN}> <{RDFS_LABEL}> "planted" }}',
+        f"DELETE WHERE {{ <{ALOFISEL}> ?p ?o }}",
+        "CLEAR ALL",
+        f"LOAD <{ALOFISEL}>",
+    ], ids=["insert-data", "delete-where", "clear-all", "load"])
+    def test_updates_are_refused_and_change_nothing(self, any_store: SparqlStore, update: str) -> None:
+        before = count(any_store, COUNT_ALL)
+        with pytest.raises(SyntaxError):
+            any_store.query(update)
+        assert count(any_store, COUNT_ALL) == before == len(dump_triples("epar.nt", "links-wikidata.nt"))
+
+    def test_named_graphs_hold_the_link_sets(self, any_store: SparqlStore) -> None:
+        result = any_store.query("SELECT ?g (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } } GROUP BY ?g")
+        assert isinstance(result, pyoxigraph.QuerySolutions)
+        assert {row["g"].value: int(row["n"].value) for row in result} == {
+            LINKS_GRAPH: len(dump_triples("links-wikidata.nt"))}
+
+    def test_dataset_arguments_choose_the_graphs(self, any_store: SparqlStore) -> None:
+        links = len(dump_triples("links-wikidata.nt"))
+        assert count(any_store, COUNT_ALL, default_graph=[LINKS_GRAPH]) == links
+        assert count(any_store, COUNT_ALL, default_graph=["https://example.org/no-such-graph"]) == 0
+        in_graphs = "SELECT (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } }"
+        assert count(any_store, in_graphs, named_graphs=[LINKS_GRAPH]) == links
+        assert count(any_store, in_graphs, named_graphs=["https://example.org/no-such-graph"]) == 0
+
+    def test_dataset_arguments_must_be_iris(self, any_store: SparqlStore) -> None:
+        with pytest.raises(ValueError):
+            any_store.query(COUNT_ALL, default_graph=["not an IRI"])
+        with pytest.raises(ValueError):
+            any_store.query(COUNT_ALL, named_graphs=["not an IRI"])
+
+    def test_timeout_stops_the_query_and_the_store_answers_after(self, any_store: SparqlStore) -> None:
+        with pytest.raises(QueryTimeout):
+            any_store.query(EXPLOSIVE_QUERY, timeout=0.5)
+        assert bool(any_store.query(f"ASK {{ <{ALOFISEL}> ?p ?o }}", timeout=60))
+
+    def test_describe(self, any_store: SparqlStore) -> None:
+        assert set(any_store.describe(ALOFISEL)) == own_triples(PRODUCT)
+        assert any_store.describe(UNKNOWN) == []
+        assert any_store.describe("not an iri") == []
+
+    def test_labels_prefer_rdfs_label_and_english(self, any_store: SparqlStore) -> None:
+        labels = any_store.labels([ALOFISEL, GROUP, UNKNOWN, "bad iri", ALOFISEL])
+        assert labels == {ALOFISEL: "Alofisel", GROUP: "Immunosuppressants"}
+
+    def test_triples_is_the_default_graph(self, any_store: SparqlStore) -> None:
+        assert set(any_store.triples()) == dump_triples("epar.nt", "links-wikidata.nt")
+
+    # encoded answers (EncodingStore) --------------------------------------------------------
+
+    @pytest.mark.parametrize("fmt", sorted(RESULT_FORMATS))
+    def test_encoded_select_and_ask_in_every_result_format(self, any_store: SparqlStore, fmt: str) -> None:
+        store = encoding(any_store)
+        query = f"SELECT ?p ?o WHERE {{ <{ALOFISEL}> ?p ?o }}"
+        encoded = store.query_encoded(query, result_format=fmt, rdf_format=None, max_rows=None)
+        assert encoded.kind == "solutions" and encoded.body is not None and not encoded.truncated
+        if fmt == "csv":  # CSV drops term kinds: compare the lexical values
+            lines = encoded.body.decode().strip().splitlines()
+            assert lines[0].split(",") == ["p", "o"] and len(lines) == 1 + len(own_triples(PRODUCT))
+        else:
+            parsed = pyoxigraph.parse_query_results(encoded.body, RESULT_FORMATS[fmt])
+            assert isinstance(parsed, pyoxigraph.QuerySolutions)
+            got = {(row["p"], row["o"]) for row in parsed}
+            assert got == {(t.predicate, t.object) for t in own_triples(PRODUCT)}
+        ask = store.query_encoded(f"ASK {{ <{UNKNOWN}> ?p ?o }}", result_format=fmt, rdf_format=None, max_rows=None)
+        assert ask.kind == "boolean" and ask.body is not None
+        if fmt != "csv" and fmt != "tsv":
+            parsed_ask = pyoxigraph.parse_query_results(ask.body, RESULT_FORMATS[fmt])
+            assert isinstance(parsed_ask, pyoxigraph.QueryBoolean) and not bool(parsed_ask)
+
+    @pytest.mark.parametrize("fmt", sorted(RDF_FORMATS))
+    def test_encoded_graph_in_every_rdf_format(self, any_store: SparqlStore, fmt: str) -> None:
+        store = encoding(any_store)
+        encoded = store.query_encoded(f"CONSTRUCT WHERE {{ <{ALOFISEL}> ?p ?o }}", result_format=None,
+                                      rdf_format=fmt, max_rows=None)
+        assert encoded.kind == "graph" and encoded.body is not None and not encoded.truncated
+        assert {q.triple for q in pyoxigraph.parse(encoded.body, RDF_FORMATS[fmt])} == own_triples(PRODUCT)
+
+    def test_encoded_answer_without_a_format_for_its_kind_is_empty(self, any_store: SparqlStore) -> None:
+        store = encoding(any_store)
+        graph = store.query_encoded("CONSTRUCT WHERE { ?s ?p ?o }", result_format="json", rdf_format=None, max_rows=3)
+        assert graph.kind == "graph" and graph.body is None
+        rows = store.query_encoded("SELECT * { ?s ?p ?o }", result_format=None, rdf_format="turtle", max_rows=3)
+        assert rows.kind == "solutions" and rows.body is None
+
+    def test_encoded_answers_are_capped_at_max_rows(self, any_store: SparqlStore) -> None:
+        store = encoding(any_store)
+        total = len(dump_triples("epar.nt", "links-wikidata.nt"))
+        for cap, truncated in ((3, True), (total, False), (total + 1, False)):
+            encoded = store.query_encoded("SELECT * { ?s ?p ?o }", result_format="tsv", rdf_format=None, max_rows=cap)
+            assert encoded.kind == "solutions" and encoded.truncated is truncated
+            assert len(list(decode_result(encoded))) == min(cap, total)  # type: ignore[arg-type]
+            graph = store.query_encoded("CONSTRUCT WHERE { ?s ?p ?o }", result_format=None, rdf_format="ntriples",
+                                        max_rows=cap)
+            assert graph.truncated is truncated and graph.body is not None
+            assert len(graph.body.decode().splitlines()) == min(cap, total)
+
+    def test_encoded_answers_in_an_event_loop(self, any_store: SparqlStore) -> None:
+        store = encoding(any_store)
+        query = f"SELECT ?l WHERE {{ <{ALOFISEL}> <{RDFS_LABEL}> ?l }}"
+
+        async def both() -> list[EncodedResult]:
+            return list(await asyncio.gather(
+                store.aquery_encoded(query, result_format="tsv", rdf_format=None, max_rows=10, timeout=60),
+                store.aquery_encoded(query, result_format="tsv", rdf_format=None, max_rows=10, timeout=60)))
+
+        assert [a.body for a in asyncio.run(both())] == [b'?l\n"Alofisel"\n'] * 2
+        with pytest.raises(QueryTimeout):
+            asyncio.run(store.aquery_encoded(EXPLOSIVE_QUERY, result_format="json", rdf_format=None, max_rows=1,
+                                             timeout=0.5))
+        with pytest.raises(SyntaxError):
+            asyncio.run(store.aquery_encoded("SELECT * {", result_format="json", rdf_format=None, max_rows=1))
+
+
+# --- the embedded store's worker pool -----------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OxigraphStore]:
+    """The embedded store with a single worker, to watch it be replaced and taken in turns."""
     data = copy_build(tmp_path_factory.mktemp("store") / "dist")
     with OxigraphStore.open(data, base=BASE, workers=1, default_timeout=20) as s:
         yield s
-
-
-def test_oxigraph_store_is_a_sparql_store(store: OxigraphStore) -> None:
-    def use(s: SparqlStore) -> SparqlStore:
-        return s
-
-    assert use(store) is store
-
-
-def test_query_returns_pyoxigraph_results(store: OxigraphStore) -> None:
-    select = store.query(f"SELECT ?l WHERE {{ <{ALOFISEL}> <{RDFS_LABEL}> ?l }}")
-    assert isinstance(select, pyoxigraph.QuerySolutions)
-    assert [row["l"] for row in select] == [pyoxigraph.Literal("Alofisel")]
-    ask = store.query(f"ASK {{ <{ALOFISEL}> ?p ?o }}")
-    assert isinstance(ask, pyoxigraph.QueryBoolean) and bool(ask)
-    construct = store.query(f"CONSTRUCT WHERE {{ <{ALOFISEL}> ?p ?o }}")
-    assert isinstance(construct, pyoxigraph.QueryTriples)
-    assert set(construct) == {t for t in dump_triples("epar.nt") if t.subject == pyoxigraph.NamedNode(ALOFISEL)}
-
-
-def test_query_dataset_arguments(store: OxigraphStore) -> None:
-    count = "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }"
-    result = store.query(count, default_graph=[LINKS_GRAPH])
-    assert isinstance(result, pyoxigraph.QuerySolutions)
-    assert [int(r["n"].value) for r in result] == [len(dump_triples("links-wikidata.nt"))]
-    with pytest.raises(ValueError):
-        store.query(count, default_graph=["not an IRI"])
-
-
-def test_malformed_query_raises_syntax_error(store: OxigraphStore) -> None:
-    with pytest.raises(SyntaxError):
-        store.query("SELECT * WHERE { ?s ?p }")
-
-
-def test_describe(store: OxigraphStore) -> None:
-    own = {t for t in dump_triples("epar.nt") if t.subject == pyoxigraph.NamedNode(ALOFISEL)}
-    assert set(store.describe(ALOFISEL)) == own
-    assert store.describe("https://w3id.org/epar/product/none") == []
-    assert store.describe("not an iri") == []
-
-
-def test_labels_prefer_rdfs_label_and_english(store: OxigraphStore) -> None:
-    group = "https://w3id.org/epar/pharmacotherapeutic-group/immunosuppressants"
-    labels = store.labels([ALOFISEL, group, "https://w3id.org/epar/none", "bad iri", ALOFISEL])
-    assert labels == {ALOFISEL: "Alofisel", group: "Immunosuppressants"}
-
-
-def test_triples_is_the_default_graph(store: OxigraphStore) -> None:
-    assert set(store.triples()) == dump_triples("epar.nt", "links-wikidata.nt")
 
 
 def test_timeout_kills_the_query_and_the_pool_recovers(store: OxigraphStore) -> None:
@@ -243,18 +404,6 @@ def test_busy_pool_answers_server_busy(store: OxigraphStore) -> None:
         holder.join()
     assert len(outcome) == 1 and isinstance(outcome[0], QueryTimeout)
     assert bool(store.query("ASK {}", timeout=60))  # the replacement worker answers
-
-
-def test_encoded_query_caps_rows(store: OxigraphStore) -> None:
-    total = len(dump_triples("epar.nt", "links-wikidata.nt"))
-    for cap, truncated in ((3, True), (total, False), (total + 1, False)):
-        encoded = store.query_encoded(
-            "SELECT * { ?s ?p ?o }", result_format="tsv", rdf_format=None, max_rows=cap
-        )
-        assert encoded.kind == "solutions" and encoded.truncated is truncated
-        assert len(list(decode_result(encoded))) == min(cap, total)  # type: ignore[arg-type]
-    graph = store.query_encoded("CONSTRUCT WHERE { ?s ?p ?o }", result_format="json", rdf_format=None, max_rows=3)
-    assert graph.kind == "graph" and graph.body is None  # no format offered for graphs: nothing serialised
 
 
 # --- encoding (no workers needed) ---------------------------------------------------------------

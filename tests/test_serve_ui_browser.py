@@ -34,12 +34,22 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-SCREENSHOTS = Path("/tmp")
 #: Seconds playwright waits for an element; generous for a 2-core machine, never asserted on.
 WAIT_MS = 30_000
 
 if not Path(CHROMIUM).exists():  # pragma: no cover - the CI image has it
     pytest.skip("Debian chromium is not installed at /usr/bin/chromium", allow_module_level=True)
+
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def screenshot(page: Page, path: Path, *, full_page: bool) -> Path:
+    """Save a screenshot of ``page`` at ``path`` (a test's ``tmp_path``) and check it is a PNG image."""
+    page.screenshot(path=str(path), full_page=full_page)
+    data = path.read_bytes()
+    assert data.startswith(PNG_SIGNATURE) and len(data) > 1_000, (path, len(data))
+    return path
 
 
 @dataclass
@@ -118,7 +128,7 @@ def only_local(requests: list[str], origin: str) -> list[str]:
     return [u for u in requests if not (u.startswith(origin + "/") or u.startswith(("data:", "blob:")))]
 
 
-def test_query_page_runs_an_example_and_shows_the_table(server: Server, browser: Browser) -> None:
+def test_query_page_runs_an_example_and_shows_the_table(server: Server, browser: Browser, tmp_path: Path) -> None:
     page = browser.page
     page.goto(server.url + "/")
     page.wait_for_selector(".yasqe .CodeMirror")
@@ -134,7 +144,7 @@ def test_query_page_runs_an_example_and_shows_the_table(server: Server, browser:
     assert any("Public assessment report" in t for t in titles)
     editor_text = page.evaluate("() => window.eparYasgui.getTab().getQuery()")
     assert editor_text == example.query
-    page.screenshot(path=str(SCREENSHOTS / "epar-ui-query.png"), full_page=False)
+    screenshot(page, tmp_path / "epar-ui-query.png", full_page=False)
     # entity IRIs in the results open here, not at w3id.org
     page.get_by_label("Ellipse").uncheck()  # show whole cells, so the link itself takes the click
     link = page.locator(".yasr table.dataTable tbody a[href*='/document/']").first
@@ -151,21 +161,21 @@ def test_query_page_runs_an_example_and_shows_the_table(server: Server, browser:
     assert browser.errors == []
 
 
-def test_product_page_links_to_its_holder(server: Server, browser: Browser) -> None:
+def test_product_page_links_to_its_holder(server: Server, browser: Browser, tmp_path: Path) -> None:
     page = browser.page
     page.goto(server.url + "/product/EMEA-H-C-004258")
     assert page.inner_text("h1") == "Alofisel"
-    page.screenshot(path=str(SCREENSHOTS / "epar-ui-product.png"), full_page=True)
+    screenshot(page, tmp_path / "epar-ui-product.png", full_page=True)
     page.click("a[href='/organisation/takeda-pharma-a-s']")
     page.wait_for_url(server.url + "/organisation/takeda-pharma-a-s")
     assert page.inner_text("h1") == "Takeda Pharma A/S"
     held = page.locator("section.products li").all_inner_texts()
     assert sorted(held) == ["Alofisel", "Entyvio"]
-    page.screenshot(path=str(SCREENSHOTS / "epar-ui-holder.png"), full_page=True)
+    screenshot(page, tmp_path / "epar-ui-holder.png", full_page=True)
     assert only_local(browser.requests, server.url) == []
 
 
-def test_hostile_product_renders_as_text_without_dialogs(server: Server, browser: Browser) -> None:
+def test_hostile_product_renders_as_text_without_dialogs(server: Server, browser: Browser, tmp_path: Path) -> None:
     page = browser.page
     page.goto(server.url + "/product/EMEA-H-C-999999")
     assert page.inner_text("h1") == "<script>alert(1)</script>"
@@ -174,7 +184,7 @@ def test_hostile_product_renders_as_text_without_dialogs(server: Server, browser
     assert "Evil & Co <svg onload=alert(5)>" in body
     assert "<b>bold</b> & <i onmouseover=alert(4)>hover</i>" in body
     page.hover("main")
-    page.screenshot(path=str(SCREENSHOTS / "epar-ui-xss.png"), full_page=True)
+    screenshot(page, tmp_path / "epar-ui-xss.png", full_page=True)
     assert browser.dialogs == []
     assert page.locator("main script, main img, main svg").count() == 0
 
@@ -224,7 +234,7 @@ def test_editor_completes_prefixes_and_terms_without_other_hosts(server: Server,
 
 
 def test_results_show_plain_values_local_links_and_come_into_view(
-    server: Server, chromium: Chromium
+    server: Server, chromium: Chromium, tmp_path: Path
 ) -> None:
     """A phone-sized screen: undeclared common prefixes work, the answer scrolls into view,
     cells show plain values with a subdued datatype or language, and IRIs link here."""
@@ -255,7 +265,7 @@ def test_results_show_plain_values_local_links_and_come_into_view(
         assert link.evaluate("a => a.href") == server.url + "/product/EMEA-H-C-004258"
         assert link.get_attribute("title") == "https://w3id.org/epar/product/EMEA-H-C-004258"
         assert link.inner_text() != ""
-        page.screenshot(path=str(SCREENSHOTS / "epar-ui-phone.png"), full_page=False)
+        screenshot(page, tmp_path / "epar-ui-phone.png", full_page=False)
         assert only_local(requests, server.url) == []
     finally:
         context.close()
