@@ -22,7 +22,7 @@ from pyoxigraph import DefaultGraph, Literal, NamedNode, RdfFormat, Store, Tripl
 
 from epar_graph import config
 from epar_graph.namespaces import EPAR, RDF, RDFS, SCHEMA, SH
-from epar_graph.serve import create_app, pages, ui
+from epar_graph.serve import create_app, entities, ui, vocabulary_pages
 from epar_graph.serve.settings import Settings
 from epar_graph.serve.store import OxigraphStore
 
@@ -189,7 +189,7 @@ def test_fixture_covers_every_kind_of_entity_path() -> None:
                 "orphan-designation", "atc", "status", "scheme", "document-section",
                 "document-type", "therapeutic-area", "pharmacotherapeutic-group"}
     assert expected <= roots
-    assert expected <= set(pages.ENTITY_ROOTS)
+    assert expected <= set(entities.ENTITY_ROOTS)
 
 
 # ---------------------------------------------------------------------------
@@ -471,9 +471,9 @@ def test_ontology_as_turtle_and_json_ld(client: TestClient) -> None:
 def test_build_shapes_renders_constraints_and_messages() -> None:
     path = DATA / "shapes.ttl"
     with path.open("rb") as f:
-        shapes = pages.build_shapes(
+        shapes = vocabulary_pages.build_shapes(
             (Triple(q.subject, q.predicate, q.object) for q in pyoxigraph.parse(f, RdfFormat.TURTLE)),
-            pages.turtle_prefixes(path.read_text()),
+            vocabulary_pages.turtle_prefixes(path.read_text()),
         )
     by_name = {s.name: s for s in shapes}
     assert set(by_name) == {"eparsh:AuthorisationShape", "eparsh:ProductShape"}
@@ -504,7 +504,7 @@ def test_shapes_page_lists_every_shape_and_message(client: TestClient) -> None:
     node_shapes = {q.subject for q in store.quads_for_pattern(None, RDF.type, SH.NodeShape, None)}
     messages = {q.object.value for q in store.quads_for_pattern(None, SH.message, None, None)}
     assert node_shapes and messages
-    prefixes = pages.turtle_prefixes(config.SHAPES_FILE.read_text())
+    prefixes = vocabulary_pages.turtle_prefixes(config.SHAPES_FILE.read_text())
     ids = {a.get("id") for _, a in page.tags}
     for shape in node_shapes:
         if isinstance(shape, NamedNode):
@@ -577,7 +577,7 @@ def test_vendored_yasgui_has_its_licence() -> None:
     assert (folder / "yasgui.min.js").stat().st_size > 100_000
 
 
-@pytest.mark.parametrize("path", ["/static/../pages.py", "/static/%2e%2e/pages.py", "/static/nope.css"])
+@pytest.mark.parametrize("path", ["/static/../entities.py", "/static/%2e%2e/entities.py", "/static/nope.css"])
 def test_static_files_stay_inside_their_folder(client: TestClient, path: str) -> None:
     r = client.get(path)
     assert r.status_code == 404

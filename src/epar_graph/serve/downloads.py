@@ -22,7 +22,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 
-from epar_graph.serve import negotiation
+from epar_graph.serve import negotiation, site_html
 from epar_graph.serve.settings import Settings
 
 router = APIRouter(tags=["Downloads"])
@@ -204,9 +204,7 @@ async def downloads_index(request: Request) -> Response:
     base = str(request.url_for("download_file", name="x"))[:-1]
     if chosen == "application/json":
         return JSONResponse({"files": [f.as_json(base + f.name) for f in files]}, headers={"Vary": "Accept"})
-    from epar_graph.serve import pages  # the site's templates and security headers
-
-    response = pages.render_html("downloads.html", {"files": files}, request)
+    response = site_html.render_html("downloads.html", {"files": files}, request)
     response.headers["Vary"] = "Accept"
     return response
 
@@ -253,12 +251,11 @@ async def well_known_void(request: Request) -> Response:
         return _not_found("void.ttl")
     accept = request.headers.get("accept")
     if accept and negotiation.negotiate(accept, ["text/turtle", "text/html"]) == "text/html":
-        from epar_graph.serve import pages
         from epar_graph.serve.void_view import read_void
 
         view = read_void(file.path)
         if view is not None:
-            page = pages.render_html("void.html", {"view": view}, request)
+            page = site_html.render_html("void.html", {"view": view}, request)
             page.headers["Vary"] = "Accept"
             return page
     response = file_response(request, file)
