@@ -258,6 +258,35 @@ def test_bad_format_parameter_is_a_clear_400(client: TestClient) -> None:
     assert "pdf" in r.text
 
 
+@pytest.mark.parametrize(
+    ("spelling", "short"),
+    [("turtle", "ttl"), ("TTL", "ttl"), (" ttl ", "ttl"), ("json-ld", "jsonld"), ("json", "jsonld"),
+     ("ntriples", "nt"), ("n-triples", "nt")],
+)
+def test_every_spelling_of_a_format_gives_what_its_short_name_gives(
+    client: TestClient, spelling: str, short: str
+) -> None:
+    expected = client.get(path_of(ALOFISEL), params={"format": short})
+    r = client.get(path_of(ALOFISEL), params={"format": spelling})
+    assert r.status_code == expected.status_code == 200
+    assert r.headers["content-type"] == expected.headers["content-type"]
+    assert r.content == expected.content
+
+
+@pytest.mark.parametrize("short", ["ttl", "jsonld", "nt"])
+def test_pages_and_the_endpoint_mean_the_same_format_by_a_name(client: TestClient, short: str) -> None:
+    page = client.get(path_of(ALOFISEL), params={"format": short})
+    answer = client.get("/sparql", params={"query": f"DESCRIBE <{ALOFISEL}>", "format": short})
+    assert page.status_code == answer.status_code == 200
+    assert page.headers["content-type"].split(";")[0] == answer.headers["content-type"].split(";")[0]
+
+
+def test_a_format_the_pages_do_not_write_is_a_400_naming_those_they_do(client: TestClient) -> None:
+    r = client.get(path_of(ALOFISEL), params={"format": "rdfxml"})
+    assert r.status_code == 400
+    assert r.text == "Unknown format 'rdfxml'; use html, ttl, jsonld or nt\n"
+
+
 def test_unacceptable_media_type_is_406(client: TestClient) -> None:
     r = client.get(path_of(ALOFISEL), headers={"accept": "image/png"})
     assert r.status_code == 406

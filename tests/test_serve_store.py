@@ -16,6 +16,7 @@ from conftest import ALOFISEL, EXPLOSIVE_QUERY, LINKS_GRAPH, SERVE_DATA, wait_un
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from epar_graph.serve.negotiation import Format
 from epar_graph.serve.store import (
     INFO_FILE,
     EncodedResult,
@@ -316,6 +317,6 @@ def test_encode_result_without_row_cap_streams_everything() -> None:
     for i in range(50):
         mem.add(pyoxigraph.Quad(pyoxigraph.NamedNode(f"http://example.org/s{i}"),
                                 pyoxigraph.NamedNode(RDFS_LABEL), pyoxigraph.Literal(str(i))))
-    encoded = encode_result(mem.query("CONSTRUCT WHERE { ?s ?p ?o }"), None, "turtle", None)
+    encoded = encode_result(mem.query("CONSTRUCT WHERE { ?s ?p ?o }"), None, Format.TURTLE, None)
     assert not encoded.truncated and encoded.body is not None
     assert len(list(pyoxigraph.parse(encoded.body, pyoxigraph.RdfFormat.TURTLE))) == 50

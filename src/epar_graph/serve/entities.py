@@ -27,8 +27,10 @@ from pyoxigraph import Literal, NamedNode, Triple
 
 from epar_graph import iris, publish
 from epar_graph.namespaces import DCTERMS, EPAR, OWL, RDF, RDFS, SCHEMA, SKOS
+from epar_graph.serve.negotiation import Format
 from epar_graph.serve.rdf_responses import (
     SUFFIXES,
+    UnknownPageFormat,
     alternates,
     bad_format,
     not_acceptable,
@@ -84,7 +86,7 @@ def is_safe_iri(iri: str) -> bool:
     return not _BAD_IRI_CHARS.search(iri)
 
 
-def _split_suffix(path: str) -> tuple[str, str | None]:
+def _split_suffix(path: str) -> tuple[str, Format | None]:
     """The path without a format suffix, and the format the suffix names (None without one)."""
     for suffix, name in SUFFIXES.items():
         if path.endswith(suffix):
@@ -671,8 +673,9 @@ def entity(request: Request) -> Response:
     raw_path = request.url.path
     rel = raw_path[len(root_path(request)):] if raw_path.startswith(root_path(request)) else raw_path
     stem, suffix_format = _split_suffix(rel.lstrip("/"))
-    fmt = requested_format(request, suffix_format)
-    if fmt == "":
+    try:
+        fmt = requested_format(request, suffix_format)
+    except UnknownPageFormat:
         return bad_format(request)
     store = request_store(request)
     iri = base + rel.lstrip("/")
@@ -685,9 +688,9 @@ def entity(request: Request) -> Response:
     if fmt is None:
         return not_acceptable(request)
     path = root_path(request) + (local_href(iri, base) or "/")
-    if fmt != "html":
+    if fmt != Format.HTML:
         described = [*triples, *label_triples(store, _object_iris(triples))]
-        context = published_context(request) if fmt == "jsonld" else None
+        context = published_context(request) if fmt == Format.JSONLD else None
         if context is not None and jsonld_profile(request.headers.get("accept")) == JSONLD_COMPACTED:
             return rdf_response(compact_entity(described, context), fmt, path)
         return rdf_response(serialize(described, fmt), fmt, path)

@@ -15,55 +15,62 @@ from collections.abc import Iterable
 import pyoxigraph
 from fastapi import Request
 from fastapi.responses import Response
-from pyoxigraph import Literal, NamedNode, RdfFormat, Triple
+from pyoxigraph import Literal, NamedNode, Triple
 
 from epar_graph.namespaces import PREFIXES
 from epar_graph.serve import negotiation
+from epar_graph.serve.negotiation import Format
 from epar_graph.serve.site_html import render_html
+from epar_graph.serve.store import RDF_FORMATS
 
-#: Output formats: short name → (media type, pyoxigraph format or None for HTML).
-FORMATS: dict[str, tuple[str, RdfFormat | None]] = {
-    "html": ("text/html", None),
-    "ttl": ("text/turtle", RdfFormat.TURTLE),
-    "jsonld": ("application/ld+json", RdfFormat.JSON_LD),
-    "nt": ("application/n-triples", RdfFormat.N_TRIPLES),
-}
-FORMAT_NAMES = {
-    "html": "html",
-    "ttl": "ttl",
-    "turtle": "ttl",
-    "jsonld": "jsonld",
-    "json-ld": "jsonld",
-    "json": "jsonld",
-    "nt": "nt",
-    "ntriples": "nt",
-    "n-triples": "nt",
-}
+#: The formats an entity or vocabulary page answers in; HTML first, as its links list them.
+PAGE_FORMATS: tuple[Format, ...] = (Format.HTML, Format.TURTLE, Format.JSONLD, Format.NTRIPLES)
+#: The RDF representations a page links to as alternates.
+RDF_PAGE_FORMATS: tuple[Format, ...] = PAGE_FORMATS[1:]
+#: Spellings ``?format=`` takes on pages only: a page's JSON is JSON-LD.
+_PAGE_SPELLINGS: dict[str, Format] = {"json-ld": Format.JSONLD, "n-triples": Format.NTRIPLES, "json": Format.JSONLD}
 #: Media types we answer, in server preference order (HTML first, so ``*/*`` gets a page).
-OFFERS: tuple[tuple[str, str], ...] = (
-    ("text/html", "html"),
-    ("application/xhtml+xml", "html"),
-    ("text/turtle", "ttl"),
-    ("application/x-turtle", "ttl"),
-    ("application/ld+json", "jsonld"),
-    ("application/json", "jsonld"),
-    ("application/n-triples", "nt"),
+OFFERS: tuple[tuple[str, Format], ...] = (
+    ("text/html", Format.HTML),
+    ("application/xhtml+xml", Format.HTML),
+    ("text/turtle", Format.TURTLE),
+    ("application/x-turtle", Format.TURTLE),
+    ("application/ld+json", Format.JSONLD),
+    ("application/json", Format.JSONLD),
+    ("application/n-triples", Format.NTRIPLES),
 )
-SUFFIXES = {".ttl": "ttl", ".jsonld": "jsonld", ".nt": "nt", ".html": "html"}
-FORMAT_LABELS = {"ttl": "Turtle", "jsonld": "JSON-LD", "nt": "N-Triples"}
+#: Path suffixes naming a format (``/product/X.ttl``): the URL names of :data:`PAGE_FORMATS`.
+SUFFIXES: dict[str, Format] = {"." + negotiation.URL_NAMES[f]: f for f in PAGE_FORMATS}
 
 
-def negotiate(accept: str | None) -> str | None:
-    """The format name to answer with, or None when nothing offered is acceptable."""
+class UnknownPageFormat(ValueError):
+    """``?format=`` names no format the pages answer in (a 400, not a reason to send HTML)."""
+
+
+def page_format_named(value: str) -> Format | None:
+    """The page format a ``?format=`` value names (``ttl``, ``turtle``, ``json-ld``, …), or None."""
+    wanted = value.strip().lower()
+    fmt = _PAGE_SPELLINGS.get(wanted) or negotiation.format_named(wanted)
+    return fmt if fmt in PAGE_FORMATS else None
+
+
+def negotiate(accept: str | None) -> Format | None:
+    """The format to answer with, or None when nothing offered is acceptable."""
     chosen = negotiation.negotiate(accept, [media for media, _ in OFFERS])
     return None if chosen is None else dict(OFFERS)[chosen]
 
 
-def requested_format(request: Request, suffix_format: str | None) -> str | None:
-    """``?format=`` beats a path suffix, which beats ``Accept``; '' means "unknown ?format"."""
+def requested_format(request: Request, suffix_format: Format | None) -> Format | None:
+    """``?format=`` beats a path suffix, which beats ``Accept``; None when nothing offered is acceptable.
+
+    Raises :class:`UnknownPageFormat` for a ``?format=`` value no page answers in.
+    """
     wanted = request.query_params.get("format")
     if wanted is not None:
-        return FORMAT_NAMES.get(wanted.strip().lower(), "")
+        fmt = page_format_named(wanted)
+        if fmt is None:
+            raise UnknownPageFormat(wanted)
+        return fmt
     if suffix_format:
         return suffix_format
     return negotiate(request.headers.get("accept"))
@@ -85,31 +92,29 @@ def _used_prefixes(triples: Iterable[Triple]) -> dict[str, str]:
     return {p: ns for p, ns in PREFIXES.items() if any(i.startswith(ns) for i in iris_)}
 
 
-def serialize(triples: Iterable[Triple], fmt: str) -> bytes:
-    """Triples in one of the RDF formats of :data:`FORMATS` (subjects sorted: stable output)."""
-    rdf_format = FORMATS[fmt][1]
-    assert rdf_format is not None
+def serialize(triples: Iterable[Triple], fmt: Format) -> bytes:
+    """Triples in one of the RDF formats (subjects sorted: stable output; Turtle with the prefixes it uses)."""
     ordered = sorted(set(triples), key=lambda t: (str(t.subject), str(t.predicate), str(t.object)))
-    prefixes = _used_prefixes(ordered) if fmt == "ttl" else None
-    data = pyoxigraph.serialize(ordered, format=rdf_format, prefixes=prefixes)
+    prefixes = _used_prefixes(ordered) if fmt == Format.TURTLE else None
+    data = pyoxigraph.serialize(ordered, format=RDF_FORMATS[fmt], prefixes=prefixes)
     assert data is not None
     return data
 
 
-def _link_header(path: str, current: str) -> str:
+def _link_header(path: str, current: Format) -> str:
     """The ``Link`` header naming every other representation, so a client finds them without the page."""
     links = [
-        f'<{path}?format={name}>; rel="alternate"; type="{FORMATS[name][0]}"'
-        for name in ("html", "ttl", "jsonld", "nt")
-        if name != current
+        f'<{path}?format={negotiation.URL_NAMES[f]}>; rel="alternate"; type="{negotiation.MEDIA_TYPES[f]}"'
+        for f in PAGE_FORMATS
+        if f != current
     ]
     return ", ".join(links)
 
 
-def rdf_response(data: bytes, fmt: str, path: str) -> Response:
+def rdf_response(data: bytes, fmt: Format, path: str) -> Response:
     """An RDF answer that varies by ``Accept`` and links its alternates (JSON is UTF-8 by definition)."""
-    media = FORMATS[fmt][0]
-    charset = "" if fmt == "jsonld" else "; charset=utf-8"
+    media = negotiation.MEDIA_TYPES[fmt]
+    charset = "" if fmt == Format.JSONLD else "; charset=utf-8"
     return Response(
         data,
         media_type=media + charset,
@@ -117,9 +122,9 @@ def rdf_response(data: bytes, fmt: str, path: str) -> Response:
     )
 
 
-def not_found(request: Request, iri: str | None, fmt: str | None) -> Response:
+def not_found(request: Request, iri: str | None, fmt: Format | None) -> Response:
     """404 as a page for people, as plain text for RDF clients."""
-    if fmt not in (None, "html", ""):
+    if fmt is not None and fmt != Format.HTML:
         return Response(
             f"Not found: {iri or request.url.path}\n",
             status_code=404,
@@ -143,16 +148,26 @@ def not_acceptable(request: Request) -> Response:
 def bad_format(request: Request) -> Response:
     """400 naming the values ``?format=`` takes: an unknown one is a typo, not a reason for HTML."""
     return Response(
-        f"Unknown format {request.query_params.get('format')!r}; use html, ttl, jsonld or nt\n",
+        f"Unknown format {request.query_params.get('format')!r}; use {_page_format_names()}\n",
         status_code=400,
         media_type="text/plain; charset=utf-8",
         headers={"Vary": "Accept"},
     )
 
 
+def _page_format_names() -> str:
+    """``html, ttl, jsonld or nt``: the ``?format=`` values a 400 suggests."""
+    names = [negotiation.URL_NAMES[f] for f in PAGE_FORMATS]
+    return ", ".join(names[:-1]) + " or " + names[-1]
+
+
 def alternates(path: str) -> list[dict[str, str]]:
     """The ``<link rel="alternate">`` entries of a page: its RDF representations, by ``?format=``."""
     return [
-        {"label": FORMAT_LABELS[name], "href": f"{path}?format={name}", "type": FORMATS[name][0]}
-        for name in ("ttl", "jsonld", "nt")
+        {
+            "label": negotiation.FORMAT_LABELS[f],
+            "href": f"{path}?format={negotiation.URL_NAMES[f]}",
+            "type": negotiation.MEDIA_TYPES[f],
+        }
+        for f in RDF_PAGE_FORMATS
     ]

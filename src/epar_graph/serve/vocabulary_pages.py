@@ -35,6 +35,7 @@ from epar_graph.namespaces import (
     SKOS,
 )
 from epar_graph.serve import rdf_responses
+from epar_graph.serve.negotiation import Format
 from epar_graph.serve.site_html import RdfTerm, local_href, render_html
 
 router = APIRouter()
@@ -222,18 +223,19 @@ def _file_response(
     request: Request, path: Path, template: str, context_fn: Callable[[Path], dict[str, Any]]
 ) -> Response:
     """Serve a vocabulary file as RDF by ``Accept``/``?format=``, or as a readable page."""
-    fmt = rdf_responses.requested_format(request, None)
-    if fmt == "":
+    try:
+        fmt = rdf_responses.requested_format(request, None)
+    except rdf_responses.UnknownPageFormat:
         return rdf_responses.bad_format(request)
     if not path.is_file():
         return rdf_responses.not_found(request, None, fmt)
     if fmt is None:
         return rdf_responses.not_acceptable(request)
     here = request.url.path
-    if fmt == "ttl":
+    if fmt == Format.TURTLE:  # the file itself, byte for byte
         return rdf_responses.rdf_response(path.read_bytes(), fmt, here)
     try:
-        if fmt != "html":
+        if fmt != Format.HTML:
             return rdf_responses.rdf_response(rdf_responses.serialize(parse_file(path), fmt), fmt, here)
         context = context_fn(path)
     except (VocabularyFileError, SyntaxError) as exc:
