@@ -50,7 +50,9 @@ def oxigraph_server(location: Path, *, read_only: bool = True) -> Iterator[str]:
     """``oxigraph serve`` on a free port; yields its base URL (``/query``, ``/update``, ``/store``)."""
     port = free_port()
     command = "serve-read-only" if read_only else "serve"
-    proc = subprocess.Popen([str(OXIGRAPH), command, "--location", str(location), "--bind", f"127.0.0.1:{port}"],
+    # the engine's own limit, so a query we gave up on does not run on there for ever
+    proc = subprocess.Popen([str(OXIGRAPH), command, "--location", str(location), "--bind", f"127.0.0.1:{port}",
+                             "--timeout-s", "20"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     try:

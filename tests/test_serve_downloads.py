@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import email.utils
 import hashlib
+import re
 from html.parser import HTMLParser
 from pathlib import Path
 
 import httpx
 import pytest
-from conftest import LiveServer
+from conftest import ALOFISEL, LiveServer
 
 #: Files of the fixture build, with the media type each must be served as.
 EXPECTED = {
@@ -64,7 +65,34 @@ def test_listing_as_html_links_every_file_with_its_checksum(client: httpx.Client
 
 
 def test_listing_not_acceptable(client: httpx.Client) -> None:
-    assert client.get("/downloads/", headers={"Accept": "image/png"}).status_code == 406
+    r = client.get("/downloads/", headers={"Accept": "image/png"})
+    assert r.status_code == 406
+    assert "accept" in r.headers["vary"].lower()  # another Accept gets another answer: caches must know
+
+
+#: The headers every HTML page of the site answers with (see ``serve/site_html.py``).
+PAGE_HEADERS = ("content-security-policy", "vary", "content-type")
+BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+
+
+def site_header(html: str) -> str:
+    """The shared top of a page: the site's header with its navigation and search box, and its script."""
+    found = re.search(r'<header class="site">.*?</header>\s*<script [^>]*></script>', html, re.S)
+    assert found is not None, "no site header"
+    return found.group(0)
+
+
+def test_listing_page_is_a_page_of_the_site(client: httpx.Client) -> None:
+    listing = client.get("/downloads/", headers=BROWSER)
+    entity = client.get("/" + ALOFISEL.removeprefix("https://w3id.org/epar/"), headers=BROWSER)
+    assert listing.status_code == entity.status_code == 200
+    assert {h: listing.headers.get(h) for h in PAGE_HEADERS} == {h: entity.headers.get(h) for h in PAGE_HEADERS}
+    assert "default-src 'self'" in listing.headers["content-security-policy"]
+    header = site_header(listing.text)
+    assert header == site_header(entity.text)
+    assert re.search(r'<form class="site-search" method="get" action="/search" role="search"', header)
+    assert '<input name="q" type="search"' in header
+    assert '<script src="/static/search.js" defer></script>' in header
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))

@@ -22,7 +22,7 @@ from pyoxigraph import DefaultGraph, Literal, NamedNode, RdfFormat, Store, Tripl
 
 from epar_graph import config
 from epar_graph.namespaces import EPAR, RDF, RDFS, SCHEMA, SH
-from epar_graph.serve import create_app, pages, ui
+from epar_graph.serve import create_app, entities, ui, vocabulary_pages
 from epar_graph.serve.settings import Settings
 from epar_graph.serve.store import OxigraphStore
 
@@ -189,7 +189,7 @@ def test_fixture_covers_every_kind_of_entity_path() -> None:
                 "orphan-designation", "atc", "status", "scheme", "document-section",
                 "document-type", "therapeutic-area", "pharmacotherapeutic-group"}
     assert expected <= roots
-    assert expected <= set(pages.ENTITY_ROOTS)
+    assert expected <= set(entities.ENTITY_ROOTS)
 
 
 # ---------------------------------------------------------------------------
@@ -256,6 +256,35 @@ def test_bad_format_parameter_is_a_clear_400(client: TestClient) -> None:
     r = client.get(path_of(ALOFISEL), params={"format": "pdf"})
     assert r.status_code == 400
     assert "pdf" in r.text
+
+
+@pytest.mark.parametrize(
+    ("spelling", "short"),
+    [("turtle", "ttl"), ("TTL", "ttl"), (" ttl ", "ttl"), ("json-ld", "jsonld"), ("json", "jsonld"),
+     ("ntriples", "nt"), ("n-triples", "nt")],
+)
+def test_every_spelling_of_a_format_gives_what_its_short_name_gives(
+    client: TestClient, spelling: str, short: str
+) -> None:
+    expected = client.get(path_of(ALOFISEL), params={"format": short})
+    r = client.get(path_of(ALOFISEL), params={"format": spelling})
+    assert r.status_code == expected.status_code == 200
+    assert r.headers["content-type"] == expected.headers["content-type"]
+    assert r.content == expected.content
+
+
+@pytest.mark.parametrize("short", ["ttl", "jsonld", "nt"])
+def test_pages_and_the_endpoint_mean_the_same_format_by_a_name(client: TestClient, short: str) -> None:
+    page = client.get(path_of(ALOFISEL), params={"format": short})
+    answer = client.get("/sparql", params={"query": f"DESCRIBE <{ALOFISEL}>", "format": short})
+    assert page.status_code == answer.status_code == 200
+    assert page.headers["content-type"].split(";")[0] == answer.headers["content-type"].split(";")[0]
+
+
+def test_a_format_the_pages_do_not_write_is_a_400_naming_those_they_do(client: TestClient) -> None:
+    r = client.get(path_of(ALOFISEL), params={"format": "rdfxml"})
+    assert r.status_code == 400
+    assert r.text == "Unknown format 'rdfxml'; use html, ttl, jsonld or nt\n"
 
 
 def test_unacceptable_media_type_is_406(client: TestClient) -> None:
@@ -471,9 +500,9 @@ def test_ontology_as_turtle_and_json_ld(client: TestClient) -> None:
 def test_build_shapes_renders_constraints_and_messages() -> None:
     path = DATA / "shapes.ttl"
     with path.open("rb") as f:
-        shapes = pages.build_shapes(
+        shapes = vocabulary_pages.build_shapes(
             (Triple(q.subject, q.predicate, q.object) for q in pyoxigraph.parse(f, RdfFormat.TURTLE)),
-            pages.turtle_prefixes(path.read_text()),
+            vocabulary_pages.turtle_prefixes(path.read_text()),
         )
     by_name = {s.name: s for s in shapes}
     assert set(by_name) == {"eparsh:AuthorisationShape", "eparsh:ProductShape"}
@@ -504,7 +533,7 @@ def test_shapes_page_lists_every_shape_and_message(client: TestClient) -> None:
     node_shapes = {q.subject for q in store.quads_for_pattern(None, RDF.type, SH.NodeShape, None)}
     messages = {q.object.value for q in store.quads_for_pattern(None, SH.message, None, None)}
     assert node_shapes and messages
-    prefixes = pages.turtle_prefixes(config.SHAPES_FILE.read_text())
+    prefixes = vocabulary_pages.turtle_prefixes(config.SHAPES_FILE.read_text())
     ids = {a.get("id") for _, a in page.tags}
     for shape in node_shapes:
         if isinstance(shape, NamedNode):
@@ -577,7 +606,7 @@ def test_vendored_yasgui_has_its_licence() -> None:
     assert (folder / "yasgui.min.js").stat().st_size > 100_000
 
 
-@pytest.mark.parametrize("path", ["/static/../pages.py", "/static/%2e%2e/pages.py", "/static/nope.css"])
+@pytest.mark.parametrize("path", ["/static/../entities.py", "/static/%2e%2e/entities.py", "/static/nope.css"])
 def test_static_files_stay_inside_their_folder(client: TestClient, path: str) -> None:
     r = client.get(path)
     assert r.status_code == 404

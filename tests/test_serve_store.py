@@ -15,9 +15,12 @@ from pathlib import Path
 import pyoxigraph
 import pytest
 from conftest import ALOFISEL, EXPLOSIVE_QUERY, LINKS_GRAPH, SERVE_DATA, wait_until
+from engines import load_with_oxigraph_cli, oxigraph_server
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from epar_graph.serve.negotiation import Format
+from epar_graph.serve.remote_store import RemoteStore
 from epar_graph.serve.store import (
     INFO_FILE,
     RDF_FORMATS,
@@ -141,9 +144,18 @@ def oxigraph_store(tmp: Path) -> Iterator[SparqlStore]:
         yield s
 
 
+@contextlib.contextmanager
+def oxigraph_server_store(tmp: Path) -> Iterator[SparqlStore]:
+    """Oxigraph server on 127.0.0.1 holding the fixture build, through :class:`RemoteStore` (``serve --store``)."""
+    load_with_oxigraph_cli(copy_build(tmp / "dist"), tmp / "engine", BASE)
+    with oxigraph_server(tmp / "engine") as url, RemoteStore(url + "/query", default_timeout=20) as s:
+        yield s
+
+
 #: Each implementation of :class:`SparqlStore`, opened on the fixture build (``tests/data/serve``).
 STORES: dict[str, Callable[[Path], contextlib.AbstractContextManager[SparqlStore]]] = {
     "oxigraph": oxigraph_store,
+    "oxigraph-server": oxigraph_server_store,
 }
 
 
@@ -465,6 +477,6 @@ def test_encode_result_without_row_cap_streams_everything() -> None:
     for i in range(50):
         mem.add(pyoxigraph.Quad(pyoxigraph.NamedNode(f"http://example.org/s{i}"),
                                 pyoxigraph.NamedNode(RDFS_LABEL), pyoxigraph.Literal(str(i))))
-    encoded = encode_result(mem.query("CONSTRUCT WHERE { ?s ?p ?o }"), None, "turtle", None)
+    encoded = encode_result(mem.query("CONSTRUCT WHERE { ?s ?p ?o }"), None, Format.TURTLE, None)
     assert not encoded.truncated and encoded.body is not None
     assert len(list(pyoxigraph.parse(encoded.body, pyoxigraph.RdfFormat.TURTLE))) == 50

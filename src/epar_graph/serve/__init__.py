@@ -13,8 +13,9 @@ Shared state, set on every app :func:`create_app` builds and used by all routers
 
 Routers: ``serve.sparql`` (``/sparql``), ``serve.downloads`` (``/downloads/``,
 ``/context.jsonld``, ``/.well-known/void``), and, when present,
-``serve.pages.router`` (entity and ontology pages) and ``serve.ui.router``
-(the query editor at ``/``).
+``serve.entities.router`` (entity pages), ``serve.vocabulary_pages.router``
+(``/ontology``, ``/shapes``) and ``serve.ui.router`` (the query editor at ``/``);
+every HTML page renders through ``serve.site_html``.
 """
 
 from __future__ import annotations
@@ -146,7 +147,7 @@ async def _unavailable(request: Request, exc: Exception) -> Response:
 
 
 def _optional_router(module: str) -> APIRouter | None:
-    """``router`` of an optional serve module (pages, ui), None when it is absent."""
+    """``router`` of an optional serve module (entities, ui, …), None when it is absent."""
     from fastapi import APIRouter
 
     try:
@@ -216,7 +217,7 @@ def create_app(settings: Settings, store: SparqlStore | None = None) -> FastAPI:
     app.include_router(sparql.router)
     app.include_router(downloads.router)
     ui_router = _optional_router("ui")
-    pages_router = _optional_router("pages")
+    page_routers = [_optional_router(name) for name in ("entities", "vocabulary_pages")]
     for name in ("changes", "search", "reconcile", "examples"):
         extra = _optional_router(name)
         if extra is not None:
@@ -225,8 +226,9 @@ def create_app(settings: Settings, store: SparqlStore | None = None) -> FastAPI:
         app.include_router(ui_router)
     else:
         app.add_api_route("/", _fallback_home, methods=["GET"], include_in_schema=False, response_class=HTMLResponse)
-    if pages_router is not None:
-        app.include_router(pages_router)
+    for page_router in page_routers:
+        if page_router is not None:
+            app.include_router(page_router)
     app.add_middleware(SelectiveGZip)
     app.add_middleware(RequestSizeLimit, max_bytes=settings.max_request_bytes)
     app.add_middleware(

@@ -23,7 +23,7 @@ from epar_graph.graph import CHANGE_TYPE_LABELS
 from epar_graph.history import CHANGE_TYPES
 from epar_graph.iris import Minter
 from epar_graph.model import PRODUCT_NUMBER_RE
-from epar_graph.serve import pages
+from epar_graph.serve import site_html
 from epar_graph.serve.negotiation import negotiate
 
 router = APIRouter()
@@ -115,12 +115,12 @@ def _where(filters: Filters, mint: Minter) -> str:
 
 def find_changes(request: Request, filters: Filters, limit: int, offset: int = 0) -> tuple[list[ChangeRow], int]:
     """One page of matching changes, newest first, and how many match in all."""
-    base = pages.settings_base(request)
-    store = pages._store(request)
+    base = site_html.settings_base(request)
+    store = site_html.request_store(request)
     where = _where(filters, Minter(base))
-    counted = pages._select(store, f"SELECT (COUNT(?c) AS ?n) WHERE {{ {where} }}")
+    counted = site_html.select(store, f"SELECT (COUNT(?c) AS ?n) WHERE {{ {where} }}")
     total = int(counted[0]["n"].value) if counted and "n" in counted[0] else 0
-    rows = pages._select(
+    rows = site_html.select(
         store,
         f"SELECT ?c ?label ?type ?product ?from ?to ?eff ?when WHERE {{ {where} }} "
         f"ORDER BY DESC(?when) DESC(?to) ?product ?c LIMIT {int(limit)} OFFSET {int(offset)}",
@@ -132,12 +132,12 @@ def find_changes(request: Request, filters: Filters, limit: int, offset: int = 0
         product = r["product"].value
         out.append(ChangeRow(
             iri=r["c"].value,
-            href=pages.local_href(r["c"].value, base),
+            href=site_html.local_href(r["c"].value, base),
             label=r["label"].value,
             type=kind,
             type_label=CHANGE_TYPE_LABELS.get(kind, kind),
             product=product,
-            product_href=pages.local_href(product, base),
+            product_href=site_html.local_href(product, base),
             product_label=labels.get(product) or product[len(base):],
             date=r["when"].value,
             effective_date=r["eff"].value if "eff" in r else None,
@@ -150,7 +150,7 @@ def find_changes(request: Request, filters: Filters, limit: int, offset: int = 0
 def _bad(request: Request, why: str, wants_json: bool) -> Response:
     if wants_json:
         return JSONResponse({"error": why}, status_code=400)
-    return pages.render_html("changes.html", {"error": why, "rows": [], "total": 0, "filters": Filters(),
+    return site_html.render_html("changes.html", {"error": why, "rows": [], "total": 0, "filters": Filters(),
                                               "types": CHANGE_TYPE_LABELS, "page": 1, "pages": 1}, request, 400)
 
 
@@ -180,8 +180,8 @@ def changes_page(request: Request) -> Response:
     context = {"rows": rows, "total": total, "filters": filters, "types": CHANGE_TYPE_LABELS, "page": page,
                "pages": pages_total, "error": None,
                "alternates": [{"label": "Atom feed", "type": "application/atom+xml",
-                               "href": f"{pages._root_path(request)}/changes.atom?{filters.query_string()}"}]}
-    return pages.render_html("changes.html", context, request)
+                               "href": f"{site_html.root_path(request)}/changes.atom?{filters.query_string()}"}]}
+    return site_html.render_html("changes.html", context, request)
 
 
 def atom_feed(rows: list[ChangeRow], self_url: str, site_url: str) -> bytes:

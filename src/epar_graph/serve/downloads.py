@@ -5,7 +5,9 @@ nothing else in the data directory (the store cache, stray files) leaks out
 and a crafted name cannot walk out of it. Each file carries a strong ETag (its
 SHA-256), Last-Modified, and answers conditional GETs with 304, so mirrors and
 scripts can poll cheaply; the listing gives the same checksums for
-verification after download.
+verification after download. The listing and the VoID page render through
+``serve/site_html.py``, so they carry the site's header, search box and
+security headers like every other page.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 
-from epar_graph.serve import negotiation
+from epar_graph.serve import negotiation, site_html
 from epar_graph.serve.settings import Settings
 
 router = APIRouter(tags=["Downloads"])
@@ -200,15 +202,13 @@ async def downloads_index(request: Request) -> Response:
     files = list_dumps(_settings(request).data_dir)
     chosen = negotiation.negotiate(request.headers.get("accept"), ["text/html", "application/json"])
     if chosen is None:
-        return PlainTextResponse("The listing is available as text/html or application/json.\n", status_code=406)
+        return PlainTextResponse(
+            "The listing is available as text/html or application/json.\n", status_code=406, headers={"Vary": "Accept"}
+        )
     base = str(request.url_for("download_file", name="x"))[:-1]
     if chosen == "application/json":
         return JSONResponse({"files": [f.as_json(base + f.name) for f in files]}, headers={"Vary": "Accept"})
-    from epar_graph.serve import pages  # the site's templates and security headers
-
-    response = pages.render_html("downloads.html", {"files": files}, request)
-    response.headers["Vary"] = "Accept"
-    return response
+    return site_html.render_html("downloads.html", {"files": files}, request)  # the site's layout and headers
 
 
 @router.api_route(
@@ -253,14 +253,11 @@ async def well_known_void(request: Request) -> Response:
         return _not_found("void.ttl")
     accept = request.headers.get("accept")
     if accept and negotiation.negotiate(accept, ["text/turtle", "text/html"]) == "text/html":
-        from epar_graph.serve import pages
         from epar_graph.serve.void_view import read_void
 
         view = read_void(file.path)
         if view is not None:
-            page = pages.render_html("void.html", {"view": view}, request)
-            page.headers["Vary"] = "Accept"
-            return page
+            return site_html.render_html("void.html", {"view": view}, request)
     response = file_response(request, file)
     response.headers["Vary"] = "Accept"
     return response

@@ -19,7 +19,7 @@ from fastapi.responses import Response
 from pyoxigraph import Literal, NamedNode, RdfFormat, Triple
 
 from epar_graph.namespaces import PREFIXES, RDF, RDFS, SCHEMA, SH
-from epar_graph.serve import pages
+from epar_graph.serve import site_html
 from epar_graph.serve.ui import Example, load_examples
 
 router = APIRouter()
@@ -72,6 +72,6 @@ def _turtle(base: str, endpoint: str) -> bytes:
 
 @router.get("/.well-known/sparql-examples", include_in_schema=False)
 def sparql_examples(request: Request) -> Response:
-    endpoint = str(request.base_url).rstrip("/") + pages._root_path(request) + "/sparql"
-    return Response(_turtle(pages.settings_base(request), endpoint), media_type="text/turtle; charset=utf-8",
+    endpoint = str(request.base_url).rstrip("/") + site_html.root_path(request) + "/sparql"
+    return Response(_turtle(site_html.settings_base(request), endpoint), media_type="text/turtle; charset=utf-8",
                     headers={"Access-Control-Allow-Origin": "*"})

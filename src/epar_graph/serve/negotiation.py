@@ -9,6 +9,10 @@ should still get *something*.
 
 Ties between offers of equal weight go to the one whose range the client listed
 first, then to the server's preference order.
+
+:class:`Format` is the one vocabulary of representation names: the endpoint,
+the entity and vocabulary pages and the store all name formats by it, and the
+short names users type (``?format=ttl``, a ``.nt`` suffix) map onto it here.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
+from typing import Generic, TypeVar
 
 _TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
 _QUOTED = r'"(?:[^"\\]|\\.)*"'
@@ -143,6 +149,23 @@ def _weight(ranges: Sequence[MediaRange], offer: str) -> tuple[float, int] | Non
     return found[2].q, found[1]
 
 
+# --- format names -----------------------------------------------------------------------
+
+
+class Format(StrEnum):
+    """The name of each representation this server writes, the same in every module.
+
+    The values are what the endpoint's ``format`` parameter takes and its
+    documentation lists; :data:`URL_NAMES` gives the shorter names of links.
+    """
+
+    HTML = "html"
+    TURTLE = "turtle"
+    NTRIPLES = "ntriples"
+    JSONLD = "jsonld"
+    RDFXML = "rdfxml"
+
+
 # --- SPARQL result formats --------------------------------------------------------------
 
 #: Short names usable in the ``format`` parameter, for SELECT/ASK results.
@@ -152,14 +175,44 @@ RESULT_FORMATS: dict[str, str] = {
     "csv": "text/csv",
     "tsv": "text/tab-separated-values",
 }
-#: Short names for CONSTRUCT/DESCRIBE results (``json``/``xml`` mean JSON-LD/RDF-XML there).
-RDF_FORMATS: dict[str, str] = {
-    "turtle": "text/turtle",
-    "ntriples": "application/n-triples",
-    "jsonld": "application/ld+json",
-    "rdfxml": "application/rdf+xml",
+#: Media types of the RDF formats, for CONSTRUCT/DESCRIBE results and entity pages alike.
+RDF_FORMATS: dict[Format, str] = {
+    Format.TURTLE: "text/turtle",
+    Format.NTRIPLES: "application/n-triples",
+    Format.JSONLD: "application/ld+json",
+    Format.RDFXML: "application/rdf+xml",
 }
-_RDF_ALIASES = {"json": "jsonld", "xml": "rdfxml", "ttl": "turtle", "nt": "ntriples"}
+#: Every format's media type (an HTML page is ``text/html``).
+MEDIA_TYPES: dict[Format, str] = {Format.HTML: "text/html", **RDF_FORMATS}
+#: What a format is called in URLs: the path suffix (``.ttl``) and the ``?format=`` value links carry.
+URL_NAMES: dict[Format, str] = {
+    Format.HTML: "html",
+    Format.TURTLE: "ttl",
+    Format.JSONLD: "jsonld",
+    Format.NTRIPLES: "nt",
+    Format.RDFXML: "rdfxml",
+}
+#: How a format is titled where people choose one.
+FORMAT_LABELS: dict[Format, str] = {
+    Format.HTML: "HTML",
+    Format.TURTLE: "Turtle",
+    Format.JSONLD: "JSON-LD",
+    Format.NTRIPLES: "N-Triples",
+    Format.RDFXML: "RDF/XML",
+}
+#: ``format`` values naming a graph format: the names, the URL names, and ``json``/``xml``
+#: (which mean JSON-LD and RDF/XML for a graph).
+_FORMAT_VALUES: dict[str, Format] = {
+    **{f.value: f for f in Format},
+    **{name: f for f, name in URL_NAMES.items()},
+    "json": Format.JSONLD,
+    "xml": Format.RDFXML,
+}
+
+
+def format_named(value: str) -> Format | None:
+    """The format a ``format`` value names (``ttl`` and ``turtle`` both mean Turtle), or None."""
+    return _FORMAT_VALUES.get(value.strip().lower())
 
 #: Media types offered for solutions and booleans, best first, with the format each one means.
 RESULT_OFFERS: tuple[tuple[str, str], ...] = (
@@ -172,14 +225,14 @@ RESULT_OFFERS: tuple[tuple[str, str], ...] = (
     ("text/xml", "xml"),
 )
 #: Media types offered for graphs, best first.
-RDF_OFFERS: tuple[tuple[str, str], ...] = (
-    ("text/turtle", "turtle"),
-    ("application/n-triples", "ntriples"),
-    ("application/ld+json", "jsonld"),
-    ("application/rdf+xml", "rdfxml"),
-    ("application/x-turtle", "turtle"),
-    ("application/json", "jsonld"),
-    ("text/plain", "ntriples"),
+RDF_OFFERS: tuple[tuple[str, Format], ...] = (
+    ("text/turtle", Format.TURTLE),
+    ("application/n-triples", Format.NTRIPLES),
+    ("application/ld+json", Format.JSONLD),
+    ("application/rdf+xml", Format.RDFXML),
+    ("application/x-turtle", Format.TURTLE),
+    ("application/json", Format.JSONLD),
+    ("text/plain", Format.NTRIPLES),
 )
 
 
@@ -187,11 +240,15 @@ class UnknownFormat(ValueError):
     """The ``format`` parameter names no format this endpoint writes."""
 
 
+#: A format's name: a :class:`Format` for graphs, a short name of :data:`RESULT_FORMATS` for results.
+NameT = TypeVar("NameT", bound=str)
+
+
 @dataclass(frozen=True)
-class Choice:
+class Choice(Generic[NameT]):
     """A format to write and the Content-Type to announce it with."""
 
-    name: str
+    name: NameT
     media_type: str
 
 
@@ -202,7 +259,9 @@ def content_type(media_type: str) -> str:
     return media_type
 
 
-def choose_formats(accept: str | None, format_param: str | None) -> tuple[Choice | None, Choice | None]:
+def choose_formats(
+    accept: str | None, format_param: str | None
+) -> tuple[Choice[str] | None, Choice[Format] | None]:
     """The format for SELECT/ASK results and the one for CONSTRUCT/DESCRIBE results.
 
     ``format_param`` (a short name or a media type) overrides ``Accept``. Either
@@ -213,7 +272,7 @@ def choose_formats(accept: str | None, format_param: str | None) -> tuple[Choice
     return _pick(accept, RESULT_OFFERS), _pick(accept, RDF_OFFERS)
 
 
-def _pick(accept: str | None, offers: Sequence[tuple[str, str]]) -> Choice | None:
+def _pick(accept: str | None, offers: Sequence[tuple[str, NameT]]) -> Choice[NameT] | None:
     chosen = negotiate(accept, [media for media, _ in offers])
     if chosen is None:
         return None
@@ -221,7 +280,7 @@ def _pick(accept: str | None, offers: Sequence[tuple[str, str]]) -> Choice | Non
     return Choice(name, content_type(chosen))
 
 
-def _from_format_param(value: str) -> tuple[Choice | None, Choice | None]:
+def _from_format_param(value: str) -> tuple[Choice[str] | None, Choice[Format] | None]:
     if "/" in value:  # a media type in the parameter: negotiate as if it were the Accept header
         element, end = _parse_element(value, 0)
         if element is None or end != len(value):  # no lenient fallback to */* here: the client named a type
@@ -232,8 +291,8 @@ def _from_format_param(value: str) -> tuple[Choice | None, Choice | None]:
         return result, graph
     name = value.lower()
     result = Choice(name, content_type(RESULT_FORMATS[name])) if name in RESULT_FORMATS else None
-    rdf_name = _RDF_ALIASES.get(name, name)
-    graph = Choice(rdf_name, content_type(RDF_FORMATS[rdf_name])) if rdf_name in RDF_FORMATS else None
+    rdf = format_named(name)
+    graph = Choice(rdf, content_type(RDF_FORMATS[rdf])) if rdf in RDF_FORMATS else None
     if result is None and graph is None:
         raise UnknownFormat(value)
     return result, graph
@@ -241,4 +300,4 @@ def _from_format_param(value: str) -> tuple[Choice | None, Choice | None]:
 
 def format_names() -> list[str]:
     """Every value the ``format`` parameter accepts by name (for error messages and docs)."""
-    return [*RESULT_FORMATS, *RDF_FORMATS]
+    return [*RESULT_FORMATS, *(f.value for f in RDF_FORMATS)]

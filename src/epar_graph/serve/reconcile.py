@@ -21,7 +21,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from rapidfuzz import fuzz
 
 from epar_graph.search_index import AREA, ATC, CONDITION, MEDICINE, ORGANISATION, SUBSTANCE
-from epar_graph.serve import pages
+from epar_graph.serve import site_html
 from epar_graph.serve.search import Hit, Index, index_for
 
 router = APIRouter()
@@ -62,12 +62,12 @@ def _json(obj: object, status: int = 200) -> JSONResponse:
 
 
 def _server(request: Request) -> str:
-    return str(request.base_url).rstrip("/") + pages._root_path(request)
+    return str(request.base_url).rstrip("/") + site_html.root_path(request)
 
 
 def manifest(request: Request) -> dict[str, Any]:
     server = _server(request)
-    base = pages.settings_base(request)
+    base = site_html.settings_base(request)
     return {
         "versions": ["0.2"],
         "name": "EPAR graph: medicines evaluated by the European Medicines Agency",
@@ -232,7 +232,7 @@ async def reconcile_endpoint(request: Request) -> Response:
     """The manifest (no parameters), a query batch (``queries``) or a data extension (``extend``)."""
     params = await _params(request)
     index = index_for(request)
-    base = pages.settings_base(request)
+    base = site_html.settings_base(request)
     if "queries" not in params and "extend" not in params:
         return _json(manifest(request))
     if index is None:
@@ -251,7 +251,7 @@ def suggest_entity(request: Request) -> Response:
     index = index_for(request)
     if index is None:
         return _json({"error": "this release has no search index"}, 503)
-    base = pages.settings_base(request)
+    base = site_html.settings_base(request)
     kind = request.query_params.get("type")
     hits = index.search(request.query_params.get("prefix", ""), frozenset([kind]) if kind in TYPES else None, 10)
     return _json({"result": [
@@ -292,7 +292,7 @@ def propose_properties(request: Request) -> Response:
 def preview(request: Request) -> Response:
     """A small HTML card of one entity, for OpenRefine's preview pop-up."""
     index = index_for(request)
-    base = pages.settings_base(request)
+    base = site_html.settings_base(request)
     entity_id = request.query_params.get("id", "")
     facts = _facts(index, base + entity_id) if index is not None and entity_id else {}
     if not facts:
@@ -305,5 +305,5 @@ def preview(request: Request) -> Response:
     body = (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(facts["label"])}'
             f'</title></head><body style="font: 13px sans-serif; margin: 6px">{"<br>".join(lines)}'
             f'<br><a href="{href}" target="_blank" rel="noopener">Open</a></body></html>')
-    return HTMLResponse(body, headers={**CORS, **pages.HTML_HEADERS})
+    return HTMLResponse(body, headers={**CORS, **site_html.HTML_HEADERS})
 

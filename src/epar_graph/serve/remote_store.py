@@ -16,7 +16,7 @@ What this side guarantees whatever the engine does:
   ``max_answer_bytes``. A runaway result never fills memory.
 * **Clear failures.** An engine that is down is :class:`EngineUnavailable` (503), one that
   answers garbage or fails is :class:`EngineFailed` (502); a query the engine refuses
-  (400) is a ``ValueError`` (400 to the client). Never a traceback.
+  (400) is a ``SyntaxError`` (400 to the client). Never a traceback.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ import httpx
 import pyoxigraph
 
 from epar_graph.namespaces import RDFS, SKOS
+from epar_graph.serve.negotiation import Format
 from epar_graph.serve.store import (
     EncodedResult,
     EngineFailed,
@@ -97,6 +98,7 @@ class RemoteStore:
         self._connect_timeout = connect_timeout
         self._client = httpx.Client(timeout=self._timeout(default_timeout), follow_redirects=False)
         self._aclient: httpx.AsyncClient | None = None
+        self._aclient_loop: asyncio.AbstractEventLoop | None = None
 
     def _timeout(self, seconds: float) -> httpx.Timeout:
         return httpx.Timeout(seconds, connect=min(self._connect_timeout, seconds))
@@ -104,6 +106,8 @@ class RemoteStore:
     def _request(
         self, sparql: str, default_graph: list[str] | None, named_graphs: list[str] | None
     ) -> dict[str, Any]:
+        for g in [*(default_graph or []), *(named_graphs or [])]:
+            pyoxigraph.NamedNode(g)  # ValueError for anything but an IRI, as the embedded store does
         params = [("default-graph-uri", g) for g in default_graph or []]
         params += [("named-graph-uri", g) for g in named_graphs or []]
         return {
@@ -170,12 +174,27 @@ class RemoteStore:
 
     # EncodingStore -------------------------------------------------------------------------
 
+    def query_encoded(
+        self,
+        sparql: str,
+        *,
+        result_format: str | None,
+        rdf_format: Format | None,
+        max_rows: int | None,
+        timeout: float | None = None,
+        default_graph: list[str] | None = None,
+        named_graphs: list[str] | None = None,
+    ) -> EncodedResult:
+        """:meth:`aquery_encoded` for callers outside an event loop."""
+        answer = self._query(sparql, timeout, default_graph, named_graphs, max_rows)
+        return _encoded(answer, result_format, rdf_format, max_rows)
+
     async def aquery_encoded(
         self,
         sparql: str,
         *,
         result_format: str | None,
-        rdf_format: str | None,
+        rdf_format: Format | None,
         max_rows: int | None,
         timeout: float | None = None,
         default_graph: list[str] | None = None,
@@ -189,8 +208,7 @@ class RemoteStore:
             )
         except TimeoutError:
             raise QueryTimeout(f"no answer from the store within {seconds:g} s") from None
-        encoded = encode_result(answer.result, result_format, rdf_format, max_rows)
-        return EncodedResult(encoded.kind, encoded.body, encoded.truncated or answer.truncated, encoded.path)
+        return _encoded(answer, result_format, rdf_format, max_rows)
 
     # the exchange --------------------------------------------------------------------------
 
@@ -226,10 +244,9 @@ class RemoteStore:
         named_graphs: list[str] | None,
         max_rows: int | None,
     ) -> _Answer:
-        if self._aclient is None:
-            self._aclient = httpx.AsyncClient(timeout=self._timeout(seconds), follow_redirects=False)
+        client = self._async_client()
         try:
-            async with self._aclient.stream(
+            async with client.stream(
                 "POST", self.endpoint, timeout=self._timeout(seconds),
                 **self._request(sparql, default_graph, named_graphs),
             ) as response:
@@ -243,11 +260,19 @@ class RemoteStore:
         except httpx.HTTPError as exc:
             raise EngineUnavailable(f"the store at {self.endpoint} cannot be reached ({type(exc).__name__})") from None
 
+    def _async_client(self) -> httpx.AsyncClient:
+        """The connection pool of the running event loop (a pool cannot outlive the loop it was made in)."""
+        loop = asyncio.get_running_loop()
+        if self._aclient is None or self._aclient_loop is not loop:
+            self._aclient = httpx.AsyncClient(timeout=self._timeout(self.default_timeout), follow_redirects=False)
+            self._aclient_loop = loop
+        return self._aclient
+
     def _check_status(self, status: int, body: bytes) -> None:
         """Turn an engine's error status into ours (the first line of its message kept, for the log and the client)."""
         text = _first_line(body)
-        if status == 400:
-            raise ValueError(f"the store refused the query: {text}")
+        if status == 400:  # what a SPARQL engine says of a query it cannot parse (an update, too)
+            raise SyntaxError(text)
         if status in (502, 503, 504):
             raise EngineUnavailable(f"the store at {self.endpoint} is unavailable (HTTP {status}: {text})")
         raise EngineFailed(f"the store at {self.endpoint} failed (HTTP {status}: {text})")
@@ -271,6 +296,13 @@ class RemoteStore:
 
 
 # --- reading answers -----------------------------------------------------------------------
+
+
+def _encoded(
+    answer: _Answer, result_format: str | None, rdf_format: Format | None, max_rows: int | None
+) -> EncodedResult:
+    encoded = encode_result(answer.result, result_format, rdf_format, max_rows)
+    return EncodedResult(encoded.kind, encoded.body, encoded.truncated or answer.truncated, encoded.path)
 
 
 def _media_type(response: httpx.Response) -> str:

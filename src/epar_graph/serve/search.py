@@ -24,8 +24,8 @@ from fastapi.responses import JSONResponse, Response
 from rapidfuzz import fuzz, process
 
 from epar_graph.search_index import INDEX_FILE, KINDS, MEDICINE
-from epar_graph.serve import pages
 from epar_graph.serve.negotiation import negotiate
+from epar_graph.serve.site_html import local_href, render_html, settings_base
 
 router = APIRouter()
 
@@ -181,13 +181,13 @@ def search_page(request: Request) -> Response:
     q = request.query_params.get("q", "")
     kinds = _kinds(request.query_params.get("kind"))
     hits = idx.search(q, kinds, _limit(request.query_params.get("limit")))
-    base = pages.settings_base(request)
+    base = settings_base(request)
     if wants_json:
-        return JSONResponse({"q": q, "results": [{**asdict(h), "href": pages.local_href(h.iri, base)} for h in hits]},
+        return JSONResponse({"q": q, "results": [{**asdict(h), "href": local_href(h.iri, base)} for h in hits]},
                             headers={"Vary": "Accept"})
-    rows = [(h, pages.local_href(h.iri, base), pages.local_href(h.holder_iri, base) if h.holder_iri else None)
+    rows = [(h, local_href(h.iri, base), local_href(h.holder_iri, base) if h.holder_iri else None)
             for h in hits]
-    return pages.render_html("search.html", {"q": q, "rows": rows, "kind": request.query_params.get("kind", ""),
+    return render_html("search.html", {"q": q, "rows": rows, "kind": request.query_params.get("kind", ""),
                                              "kinds": KINDS}, request)
 
 
@@ -226,10 +226,10 @@ def medicines_page(request: Request) -> Response:
                                         f"ORDER BY {column}", (MEDICINE,))]
         for column in ("category", "status")
     }
-    base = pages.settings_base(request)
-    items = [(r, pages.local_href(r["iri"], base), pages.local_href(r["holder_iri"], base) if r["holder_iri"] else None)
+    base = settings_base(request)
+    items = [(r, local_href(r["iri"], base), local_href(r["holder_iri"], base) if r["holder_iri"] else None)
              for r in rows[:BROWSE_PAGE]]
-    return pages.render_html("medicines.html", {
+    return render_html("medicines.html", {
         "items": items, "more": len(rows) > BROWSE_PAGE, "facets": facets, "filters": dict(q),
         "letters": [chr(c) for c in range(ord("A"), ord("Z") + 1)] + ["#"],
     }, request)
@@ -241,14 +241,14 @@ def _browse(request: Request, title: str, intro: str, items: Callable[[Index, st
     idx = index_for(request)
     if idx is None:
         return _unavailable(False)
-    listed = items(idx, pages.settings_base(request))
-    return pages.render_html("browse.html", {"title": title, "intro": intro, "items": listed, "tree": tree}, request)
+    listed = items(idx, settings_base(request))
+    return render_html("browse.html", {"title": title, "intro": intro, "items": listed, "tree": tree}, request)
 
 
 def _organisations(idx: Index, base: str) -> list[tuple[Any, ...]]:
     rows = idx.rows("SELECT o.iri, o.label, COUNT(m.id) AS n FROM entity o JOIN entity m ON m.holder_iri = o.iri "
                     "WHERE o.kind = 'organisation' AND m.kind = 'medicine' GROUP BY o.iri ORDER BY o.sort")
-    return [(r["label"], pages.local_href(r["iri"], base), f"{r['n']} medicine{'s' if r['n'] != 1 else ''}",
+    return [(r["label"], local_href(r["iri"], base), f"{r['n']} medicine{'s' if r['n'] != 1 else ''}",
              f"/medicines?holder={r['iri']}") for r in rows]
 
 
@@ -263,7 +263,7 @@ def organisations_page(request: Request) -> Response:
 def substances_page(request: Request) -> Response:
     def items(idx: Index, base: str) -> list[tuple[Any, ...]]:
         rows = idx.rows("SELECT iri, label FROM entity WHERE kind = 'substance' ORDER BY sort")
-        return [(r["label"], pages.local_href(r["iri"], base), "", None) for r in rows]
+        return [(r["label"], local_href(r["iri"], base), "", None) for r in rows]
 
     return _browse(request, "Active substances", "Every active substance of a medicine in the graph.", items)
 
@@ -274,7 +274,7 @@ def _atc_tree(idx: Index, base: str) -> list[tuple[Any, ...]]:
     for (atc,) in idx.rows("SELECT atc FROM entity WHERE kind = 'medicine' AND atc != ''"):
         for code in {c for full in atc.split(";") for c in _prefixes(full)}:
             counts[code] = counts.get(code, 0) + 1
-    return [(r["label"], pages.local_href(r["iri"], base),
+    return [(r["label"], local_href(r["iri"], base),
              f"{counts.get(r['code'], 0)} medicine{'s' if counts.get(r['code'], 0) != 1 else ''}",
              f"/medicines?atc={r['code']}", _depth(r["code"])) for r in codes]
 

@@ -16,6 +16,7 @@ from fastapi import Request
 from pyoxigraph import Literal, NamedNode, Triple
 
 from epar_graph.namespaces import DCTERMS, FORMATS, RDF, RDFS, SD, SH, VOID, XSD
+from epar_graph.serve.negotiation import Format
 from epar_graph.serve.settings import Settings
 from epar_graph.serve.store import OxigraphStore, StoreInfo, serialize_triples
 from epar_graph.sparql_text import COMMON_PREFIXES
@@ -84,7 +85,7 @@ def prefix_declarations(service: NamedNode, endpoint: str) -> list[Triple]:
     return triples
 
 
-def render(request: Request, rdf_format: str) -> bytes:
+def render(request: Request, rdf_format: Format) -> bytes:
     """The description for the endpoint ``request`` reached, in one of the RDF formats."""
     endpoint = str(request.url.replace(query="", fragment=""))
     site = str(request.base_url)

@@ -49,7 +49,7 @@ from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 
 from epar_graph import sparql_text
 from epar_graph.serve import negotiation, querycheck, service_description
-from epar_graph.serve.negotiation import Choice, UnknownFormat
+from epar_graph.serve.negotiation import Choice, Format, UnknownFormat
 from epar_graph.serve.querycheck import refused_services, service_endpoints, unescape_codepoints
 from epar_graph.serve.settings import Settings
 from epar_graph.serve.store import (
@@ -212,7 +212,11 @@ def _error(exc: ProtocolError) -> Response:
 
 
 async def _run(
-    store: SparqlStore, settings: Settings, req: QueryRequest, result: Choice | None, graph: Choice | None
+    store: SparqlStore,
+    settings: Settings,
+    req: QueryRequest,
+    result: Choice[str] | None,
+    graph: Choice[Format] | None,
 ) -> EncodedResult:
     assert req.query is not None
     kwargs: dict[str, Any] = {"default_graph": req.default_graph, "named_graphs": req.named_graphs}

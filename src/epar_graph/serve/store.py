@@ -62,6 +62,7 @@ import pyoxigraph
 
 from epar_graph.namespaces import PREFIXES, RDFS, SKOS
 from epar_graph.publish import sha256_file
+from epar_graph.serve.negotiation import Format
 
 log = logging.getLogger(__name__)
 
@@ -122,18 +123,18 @@ class SparqlStore(Protocol):
 
 ResultKind = Literal["solutions", "boolean", "graph"]
 
-#: ``format`` names (see ``serve/negotiation.py``) → pyoxigraph formats.
+#: ``format`` names (:class:`~epar_graph.serve.negotiation.Format` for graphs) → pyoxigraph formats.
 RESULT_FORMATS: dict[str, pyoxigraph.QueryResultsFormat] = {
     "json": pyoxigraph.QueryResultsFormat.JSON,
     "xml": pyoxigraph.QueryResultsFormat.XML,
     "csv": pyoxigraph.QueryResultsFormat.CSV,
     "tsv": pyoxigraph.QueryResultsFormat.TSV,
 }
-RDF_FORMATS: dict[str, pyoxigraph.RdfFormat] = {
-    "turtle": pyoxigraph.RdfFormat.TURTLE,
-    "ntriples": pyoxigraph.RdfFormat.N_TRIPLES,
-    "jsonld": pyoxigraph.RdfFormat.JSON_LD,
-    "rdfxml": pyoxigraph.RdfFormat.RDF_XML,
+RDF_FORMATS: dict[Format, pyoxigraph.RdfFormat] = {
+    Format.TURTLE: pyoxigraph.RdfFormat.TURTLE,
+    Format.NTRIPLES: pyoxigraph.RdfFormat.N_TRIPLES,
+    Format.JSONLD: pyoxigraph.RdfFormat.JSON_LD,
+    Format.RDFXML: pyoxigraph.RdfFormat.RDF_XML,
 }
 
 
@@ -166,7 +167,7 @@ class EncodingStore(Protocol):
         sparql: str,
         *,
         result_format: str | None,
-        rdf_format: str | None,
+        rdf_format: Format | None,
         max_rows: int | None,
         timeout: float | None = None,
         default_graph: list[str] | None = None,
@@ -224,7 +225,7 @@ def capped_tsv(solutions: pyoxigraph.QuerySolutions, max_rows: int) -> tuple[byt
 def encode_result(
     result: QueryResult,
     result_format: str | None,
-    rdf_format: str | None,
+    rdf_format: Format | None,
     max_rows: int | None = None,
 ) -> EncodedResult:
     """Serialise ``result`` in the format named for its kind, keeping at most ``max_rows`` rows/triples."""
@@ -255,10 +256,10 @@ def encode_result(
     return EncodedResult("graph", serialize_triples(triples, rdf_format), truncated)
 
 
-def serialize_triples(triples: Iterable[pyoxigraph.Triple], rdf_format: str) -> bytes:
+def serialize_triples(triples: Iterable[pyoxigraph.Triple], rdf_format: Format) -> bytes:
     """Triples in one of :data:`RDF_FORMATS`, with the project's prefixes where the syntax has them."""
     fmt = RDF_FORMATS[rdf_format]
-    prefixes = dict(PREFIXES) if rdf_format in ("turtle", "rdfxml") else None
+    prefixes = dict(PREFIXES) if rdf_format in (Format.TURTLE, Format.RDFXML) else None
     return _bytes(pyoxigraph.serialize(triples, format=fmt, prefixes=prefixes))
 
 
@@ -440,7 +441,7 @@ def _read_info(path: Path) -> StoreInfo:
 class _Request:
     sparql: str
     result_format: str | None
-    rdf_format: str | None
+    rdf_format: Format | None
     max_rows: int | None
     default_graph: list[str] | None
     named_graphs: list[str] | None
@@ -978,7 +979,7 @@ class WorkerPool:
 def _request(
     sparql: str,
     result_format: str | None,
-    rdf_format: str | None,
+    rdf_format: Format | None,
     max_rows: int | None,
     default_graph: list[str] | None,
     named_graphs: list[str] | None,
@@ -1064,7 +1065,7 @@ class OxigraphStore:
         encoded = self.query_encoded(
             sparql,
             result_format="tsv",
-            rdf_format="ntriples",
+            rdf_format=Format.NTRIPLES,
             max_rows=None,
             timeout=timeout,
             default_graph=default_graph,
@@ -1112,7 +1113,7 @@ class OxigraphStore:
         sparql: str,
         *,
         result_format: str | None,
-        rdf_format: str | None,
+        rdf_format: Format | None,
         max_rows: int | None,
         timeout: float | None = None,
         default_graph: list[str] | None = None,
@@ -1127,7 +1128,7 @@ class OxigraphStore:
         sparql: str,
         *,
         result_format: str | None,
-        rdf_format: str | None,
+        rdf_format: Format | None,
         max_rows: int | None,
         timeout: float | None = None,
         default_graph: list[str] | None = None,

@@ -21,7 +21,7 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 
 from epar_graph import config
 from epar_graph.namespaces import EPAR, PREFIXES, RDF, RDFS
-from epar_graph.serve import pages
+from epar_graph.serve import site_html, vocabulary_pages
 from epar_graph.serve.store import SparqlStore
 
 router = APIRouter()
@@ -94,7 +94,7 @@ def load_examples(directory: Path | None = None) -> list[Example]:
 def _vocabulary_completions() -> tuple[list[str], list[str], list[str]]:
     """Prefix declarations, property IRIs and class IRIs for offline autocompletion."""
     prefixes = sorted(f"{p}: <{ns}>" for p, ns in PREFIXES.items())
-    onto = pages.load_ontology()
+    onto = vocabulary_pages.load_ontology()
     properties = {RDF.type.value, RDFS.label.value}
     classes: set[str] = set()
     if onto is not None:
@@ -113,7 +113,7 @@ def _start_entity(store: SparqlStore) -> tuple[str, str] | None:
         f"<{EPAR.overviewQuestion.value}> ?q ; <{RDFS.label.value}> ?l }} ORDER BY ?p LIMIT 1"
     )
     try:
-        result = store.query(sparql, timeout=pages.page_timeout(store))
+        result = store.query(sparql, timeout=site_html.page_timeout(store))
     except Exception as exc:  # the invitation is optional; the page must render without it
         log.warning("no example entity for the query page: %s", exc)
         return None
@@ -138,12 +138,12 @@ def query_page(request: Request) -> Response:
     start = _start_entity(request.app.state.store)
     start_link = None
     if start is not None:
-        href = pages.local_href(start[0], pages.settings_base(request))
+        href = site_html.local_href(start[0], site_html.settings_base(request))
         if href:
             start_link = {"href": root + href, "label": start[1]}
     data = {
         "endpoint": root + "/sparql",
-        "base": pages.settings_base(request),
+        "base": site_html.settings_base(request),
         "root": root,
         "examples": [asdict(e) for e in examples],
         "prefixes": prefixes,
@@ -157,7 +157,7 @@ def query_page(request: Request) -> Response:
         "start": start_link,
         "sparql_get": lambda q: f"{root}/sparql?query={quote(q)}",
     }
-    return pages.render_html("index.html", context, request)
+    return site_html.render_html("index.html", context, request)
 
 
 @router.get("/static/{path:path}", include_in_schema=False)
