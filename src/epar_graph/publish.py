@@ -11,7 +11,6 @@ import contextlib
 import csv
 import datetime as dt
 import gzip
-import hashlib
 import itertools
 import json
 import operator
@@ -26,6 +25,7 @@ import pyoxigraph
 from pyoxigraph import Literal, NamedNode, RdfFormat, Triple
 
 from epar_graph import iris
+from epar_graph.files import sha256_file
 from epar_graph.model import ReadWarning, Rejection
 from epar_graph.namespaces import (
     ALL_VOCABULARIES,
@@ -67,14 +67,6 @@ class SourceReport:
     #: an EMA export (a dated snapshot of its whole list), and how its date was found
     snapshot: bool = False
     date_from: str | None = None
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 # -- serialisations --------------------------------------------------------

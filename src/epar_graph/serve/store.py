@@ -60,8 +60,8 @@ from typing import IO, Any, Literal, Protocol, cast, runtime_checkable
 
 import pyoxigraph
 
+from epar_graph.files import sha256_file
 from epar_graph.namespaces import PREFIXES, RDFS, SKOS
-from epar_graph.publish import sha256_file
 
 log = logging.getLogger(__name__)
 
