@@ -26,7 +26,7 @@ import pytest
 import rdflib
 from conftest import start_live_server
 
-from epar_graph import release
+from epar_graph import config, release
 from epar_graph.pipeline import EXIT_NO_SPACE, build
 from epar_graph.serve.settings import Settings
 
@@ -186,3 +186,27 @@ def test_a_full_disk_has_its_own_exit_code_and_keeps_the_old_release(tiny_disk: 
     assert "no space left" in " ".join(proc.stderr.split()) and "Traceback" not in proc.stderr
     assert assert_complete(dist) == before
     assert not [p for p in release.releases_root(dist).iterdir() if p.name.startswith("tmp-")]
+
+
+# -- finding a build's dump ------------------------------------------------------------------
+
+
+def test_find_dump_prefers_the_plain_dump(tmp_path: Path) -> None:
+    assert release.find_dump(tmp_path) is None
+    (tmp_path / "epar.nt.gz").write_bytes(b"")
+    assert release.find_dump(tmp_path) == tmp_path / "epar.nt.gz"
+    (tmp_path / "epar.nt").write_bytes(b"")
+    assert release.find_dump(tmp_path) == tmp_path / "epar.nt"
+
+
+def test_find_dump_ignores_what_is_not_a_file(tmp_path: Path) -> None:
+    (tmp_path / "epar.nt").mkdir()
+    (tmp_path / "epar.ttl").write_bytes(b"")  # the Turtle dump is not what the store and query load
+    assert release.find_dump(tmp_path) is None
+    assert release.find_dump(tmp_path / "missing") is None
+
+
+def test_a_gzip_build_is_found_where_the_build_wrote_it(tmp_path: Path) -> None:
+    out = tmp_path / "dist"
+    build([config.DATA_DIR / "medpath" / "alofisel.txt"], out, gzip_nt=True, quiet=True)
+    assert release.find_dump(out) == out / "epar.nt.gz"

@@ -194,7 +194,8 @@ def _write(
     built = dt.datetime.now(dt.UTC).replace(microsecond=0)
     with release.release_dir(out) as tmp:
         files: dict[str, Path] = {}
-        nt_name = "epar.nt.gz" if gzip_nt else "epar.nt"
+        plain, compressed = release.DUMP_NAMES
+        nt_name = compressed if gzip_nt else plain
         files[nt_name] = tmp / nt_name
         publish.write_sorted_ntriples(files[nt_name], triples, gz=gzip_nt)  # empties the set
         # the other dumps read the sorted lines back, one at a time
