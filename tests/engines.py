@@ -19,7 +19,8 @@ from pathlib import Path
 
 import httpx
 
-from epar_graph.serve.store import find_dump, graph_files, graph_iri
+from epar_graph.release import find_dump
+from epar_graph.serve.store import graph_files, graph_iri
 
 OXIGRAPH = Path(sys.executable).with_name("oxigraph")
 
@@ -36,7 +37,9 @@ def _stem(path: Path) -> str:
 
 def load_with_oxigraph_cli(data_dir: Path, location: Path, base: str) -> None:
     """The build's dumps into an on-disk Oxigraph database, in the embedded store's layout."""
-    files = [find_dump(data_dir), *graph_files(data_dir)]
+    dump = find_dump(data_dir)
+    assert dump is not None, data_dir
+    files = [dump, *graph_files(data_dir)]
     for path in files:
         subprocess.run([str(OXIGRAPH), "load", "--location", str(location), "--file", str(path)],
                        check=True, capture_output=True)

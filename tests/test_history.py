@@ -19,10 +19,10 @@ from openpyxl import Workbook
 
 from epar_graph import history
 from epar_graph.changes_report import SCHEMA_FILE, load_snapshot
+from epar_graph.files import sha256_file
 from epar_graph.iris import Minter
 from epar_graph.model import ProductRecord
 from epar_graph.pipeline import EXIT_HISTORY_ALARM, build
-from epar_graph.publish import sha256_file
 from epar_graph.read import read_source
 from epar_graph.validate import load_rdf, validate_graph
 

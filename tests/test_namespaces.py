@@ -20,6 +20,9 @@ from epar_graph.namespaces import (
     EPAR_OBJECT_PROPERTIES,
     EPAR_VALUE_PROPERTIES,
     ONTOLOGY_IRI,
+    PREFIXES,
+    curie,
+    prefixed_name,
 )
 
 OWL_TYPE_OF_GROUP = {
@@ -100,3 +103,41 @@ def test_vocabulary_is_closed() -> None:
     assert EPAR.holder.value == EPAR_NS + "holder"
     assert EPAR_NS + "holder" in EPAR
     assert EPAR_NS + "holdr" not in EPAR
+
+
+# -- shortening IRIs ------------------------------------------------------------------------
+
+
+def test_curie_of_a_known_term() -> None:
+    assert curie(EPAR_NS + "holder") == "epar:holder"
+    assert curie("http://www.w3.org/2001/XMLSchema#date") == "xsd:date"
+
+
+def test_curie_of_an_iri_with_no_known_prefix_is_the_iri() -> None:
+    assert curie("https://example.org/thing") == "https://example.org/thing"
+    assert prefixed_name("https://example.org/thing") is None
+
+
+def test_a_namespace_alone_has_no_curie() -> None:
+    """``epar:`` with an empty local name would read as the prefix, not a term."""
+    assert curie(EPAR_NS) == EPAR_NS
+
+
+def test_the_longest_namespace_wins_whatever_the_order() -> None:
+    iri = EPAR_NS + "holder"
+    for prefixes in ({"e": "https://w3id.org/epar/", "epar": EPAR_NS}, {"epar": EPAR_NS, "e": "https://w3id.org/epar/"}):
+        assert prefixed_name(iri, prefixes) == ("epar", "holder")
+    assert curie("https://w3id.org/epar/product/x", {"e": "https://w3id.org/epar/", "epar": EPAR_NS}) == "e:product/x"
+
+
+def test_a_refused_local_name_falls_back_to_a_shorter_namespace() -> None:
+    prefixes = {"a": "http://x.org/a/", "x": "http://x.org/"}
+    assert prefixed_name("http://x.org/a/-b", prefixes) == ("a", "-b")
+    assert prefixed_name("http://x.org/a/-b", prefixes, accept=lambda local: not local.startswith("-")) == ("x", "a/-b")
+    assert prefixed_name("http://x.org/a/-b", prefixes, accept=lambda local: False) is None
+
+
+def test_no_vocabulary_namespace_is_inside_another() -> None:
+    """So the first vocabulary that fits is also the longest: JSON-LD terms and pages agree."""
+    bases = list(PREFIXES.values())
+    assert not [(a, b) for a in bases for b in bases if a != b and a.startswith(b)]

@@ -10,7 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from epar_graph import config
+from epar_graph.model import ProductRecord, ReadWarning, Rejection
 from epar_graph.read import FORMATS, detect_format, read_source
+from epar_graph.read.common import FieldError, Outcome
 
 FIXTURES = Path(__file__).parent / "data" / "read"
 REAL = {
@@ -159,3 +161,33 @@ def test_detection_reads_only_the_start_of_a_file(tmp_path: Path) -> None:
     tracemalloc.stop()
     assert result.format == "unknown" and "not a recognised format" in result.rejections[0].message
     assert peak < path.stat().st_size // 4
+
+
+# -- warnings are not rejections ---------------------------------------------------------------
+
+
+def test_warnings_of_a_read_are_their_own_type_and_not_counted() -> None:
+    """A warned record is accepted: it is in ``records``, so counting its warning too would break the sum."""
+    result = read_source(FIXTURES / "ema-medicines-report-2026-03-14.xlsx")
+    assert result.warnings and all(type(w) is ReadWarning for w in result.warnings)
+    assert not any(isinstance(w, Rejection) for w in result.warnings)
+    assert result.count == len(result.records) + len(result.rejections) == 30
+    assert {(w.record, w.field) for w in result.warnings} == {("22", "EMA product number"), ("37", "ATC code (human)")}
+    assert {w.record for w in result.warnings} <= {r.record for r in result.records}
+
+
+def _record() -> ProductRecord:
+    return ProductRecord(source="f", record="1", name="X", product_number="EMEA/H/C/000001")
+
+
+def _refused() -> ProductRecord:
+    raise FieldError("Authorisation date", "impossible date '31/02/2010'")
+
+
+def test_a_record_ends_as_a_record_with_its_warnings_or_as_one_rejection() -> None:
+    out = Outcome()
+    assert out.add("f", "1", _record, [("ATC code", "kept as published")])
+    assert not out.add("f", "2", _refused, [("ATC code", "kept as published")])
+    assert out.warnings == [ReadWarning("f", "1", "ATC code", "kept as published")]
+    assert out.rejections == [Rejection("f", "2", "Authorisation date", "impossible date '31/02/2010'")]
+    assert len(out.records) == 1

@@ -9,11 +9,13 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from epar_graph import config
+from epar_graph.model import Rejection
 from epar_graph.read import link_tables as lt
+from epar_graph.read.common import FieldError, clean
 
 FIXTURES = Path(__file__).parent / "data" / "links"
 
@@ -58,9 +60,9 @@ def test_trade_name_real_cells(cell: str, expected: tuple[str, str, dt.date] | N
     "cell", ["Wakix", "WakixEU/1/15/1068", "WakixEU/1/15/106831/02/2016", "EU/1/15/106804/04/2016"]
 )
 def test_trade_name_rejects_what_it_cannot_take_apart(cell: str) -> None:
-    with pytest.raises(lt.RowError) as err:
+    with pytest.raises(FieldError) as err:
         lt.trade_name(cell, "TradenameEU Centralised NrImplemented on")
-    assert err.value.column == "TradenameEU Centralised NrImplemented on"
+    assert err.value.field == "TradenameEU Centralised NrImplemented on"
 
 
 # -- lists and identifiers -------------------------------------------------------------------------
@@ -83,33 +85,52 @@ def test_semicolon_lists_parse(items: list[str]) -> None:
 def test_qid_parser_accepts_exactly_q_numbers(text: str) -> None:
     try:
         got = lt.qid(text, "wdid")
-    except lt.RowError as err:
-        assert err.column == "wdid" and repr(" ".join(text.split())) in err.message
+    except FieldError as err:
+        assert err.field == "wdid" and repr(clean(text)) in err.message
     else:
         assert got is None or lt.QID_RE.fullmatch(got)
 
 
 @pytest.mark.parametrize("cell", ["['Q1', 'Q2'", "['Q1' 'Q2']", "[Q1, Q2]", "['X1']", "Q1;X2"])
 def test_malformed_lists_are_errors(cell: str) -> None:
-    with pytest.raises(lt.RowError):
+    with pytest.raises(FieldError):
         lt.id_list(cell, "c", lt.qid)
 
 
 def test_rxcui_accepts_spreadsheet_floats() -> None:
     assert lt.rxcui("89013.0", "rxcui") == "89013"
-    with pytest.raises(lt.RowError):
+    with pytest.raises(FieldError):
         lt.rxcui("89013.5", "rxcui")
 
 
+def _with_first_designation_date(tmp_path: Path, cell: str) -> Path:
+    src = (FIXTURES / "eu-orphan-designations-2017-linked.csv").read_text(encoding="utf-8")
+    path = tmp_path / "d.csv"
+    path.write_text(src.replace(",25/08/2010,", f",{cell},", 1), encoding="utf-8")
+    return path
+
+
+@settings(max_examples=25, deadline=None)
 @given(st.dates(dt.date(1900, 1, 1), dt.date(2100, 1, 1)))
-def test_dmy_dates_round_trip(date: dt.date) -> None:
-    assert lt.dmy_date(f"{date:%d/%m/%Y}", "d") == date
+def test_designation_dates_round_trip(tmp_path_factory: pytest.TempPathFactory, date: dt.date) -> None:
+    table = lt.read_designations(_with_first_designation_date(tmp_path_factory.mktemp("d"), f"{date:%d/%m/%Y}"))
+    assert table.rows[0].record == "1 (index 0)" and table.rows[0].date == date
 
 
-@pytest.mark.parametrize("cell", ["31/02/2010", "2010-02-01", "1/2/2010", "00/01/2010"])
-def test_bad_dates_are_errors(cell: str) -> None:
-    with pytest.raises(lt.RowError):
-        lt.dmy_date(cell, "Designation date")
+@pytest.mark.parametrize("cell", ["31/02/2010", "00/01/2010", "2010-13-01", "soon"])
+def test_bad_designation_dates_are_rejections_naming_the_column(tmp_path: Path, cell: str) -> None:
+    """Dates go through the readers' one parser (``read.common.parse_date``): strict, never a guess."""
+    table = lt.read_designations(_with_first_designation_date(tmp_path, cell))
+    first = table.rejections[0]  # (the fixture's row 12 has an impossible date of its own)
+    assert (first.record, first.field) == ("1 (index 0)", "Designation date") and isinstance(first, Rejection)
+    assert table.rows[0].record != "1 (index 0)"
+
+
+def test_link_table_errors_are_the_readers_field_errors() -> None:
+    """One error type for a bad value, whichever reader finds it."""
+    with pytest.raises(FieldError) as err:
+        lt.qid("P31", "wdid")
+    assert err.value.field == "wdid" and err.value.message == "'P31' is not a Wikidata item id (Q…)"
 
 
 @pytest.mark.parametrize(

@@ -26,7 +26,7 @@ import pytest
 import rdflib
 from conftest import start_live_server
 
-from epar_graph import release
+from epar_graph import config, release
 from epar_graph.pipeline import EXIT_NO_SPACE, build
 from epar_graph.serve.settings import Settings
 
@@ -242,3 +242,27 @@ def test_a_bad_base_is_a_usage_error(tmp_path: Path) -> None:
     proc = subprocess.run([*CLI, "build", str(MEDPATH), "--base", "not an iri", "--out", str(tmp_path / "d")],
                           capture_output=True, text=True, env=_env_without_base())
     assert proc.returncode == 2 and "--base" in proc.stderr and "Traceback" not in proc.stderr
+
+
+# -- finding a build's dump ------------------------------------------------------------------
+
+
+def test_find_dump_prefers_the_plain_dump(tmp_path: Path) -> None:
+    assert release.find_dump(tmp_path) is None
+    (tmp_path / "epar.nt.gz").write_bytes(b"")
+    assert release.find_dump(tmp_path) == tmp_path / "epar.nt.gz"
+    (tmp_path / "epar.nt").write_bytes(b"")
+    assert release.find_dump(tmp_path) == tmp_path / "epar.nt"
+
+
+def test_find_dump_ignores_what_is_not_a_file(tmp_path: Path) -> None:
+    (tmp_path / "epar.nt").mkdir()
+    (tmp_path / "epar.ttl").write_bytes(b"")  # the Turtle dump is not what the store and query load
+    assert release.find_dump(tmp_path) is None
+    assert release.find_dump(tmp_path / "missing") is None
+
+
+def test_a_gzip_build_is_found_where_the_build_wrote_it(tmp_path: Path) -> None:
+    out = tmp_path / "dist"
+    build([config.DATA_DIR / "medpath" / "alofisel.txt"], out, gzip_nt=True, quiet=True)
+    assert release.find_dump(out) == out / "epar.nt.gz"

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from epar_graph import history, publish
+from epar_graph.files import sha256_file
 from epar_graph.graph import CHANGE_TYPE_LABELS, FIELD_PROPERTIES, GraphBuilder, change_label
 from epar_graph.iris import Minter
 from epar_graph.read import read_source
@@ -33,7 +34,7 @@ def load_snapshot(path: Path) -> history.Snapshot:
         why = result.rejections[0].message if result.rejections else f"a {result.format} file, not an EMA export"
         raise NotAnExport(f"{path}: {why}")
     date = result.date or dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC).date()
-    return history.snapshot(path.name, date, publish.sha256_file(path), result.columns, result.records)
+    return history.snapshot(path.name, date, sha256_file(path), result.columns, result.records)
 
 
 def _shown(value: history.Value) -> str | bool | int:

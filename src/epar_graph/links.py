@@ -31,7 +31,6 @@ them is the publish stage's job.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -41,6 +40,7 @@ from pathlib import Path
 from pyoxigraph import Literal, NamedNode, Triple
 
 from epar_graph import config, iris, model
+from epar_graph.files import sha256_file
 from epar_graph.graph import atc_ancestors
 from epar_graph.iris import Minter
 from epar_graph.namespaces import (
@@ -675,12 +675,9 @@ def build_linksets(
 
 
 def _sha256(path: Path) -> str | None:
+    """The file's checksum, or None when it cannot be read (the description then has none)."""
     try:
-        h = hashlib.sha256()
-        with path.open("rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-        return h.hexdigest()
+        return sha256_file(path)
     except OSError:
         return None
 

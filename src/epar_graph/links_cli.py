@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from epar_graph import config
+from epar_graph import config, release
 from epar_graph.iris import Minter
 
 if TYPE_CHECKING:  # imported inside the commands, so that `epar-graph --help` stays fast
@@ -103,10 +103,6 @@ def coverage_from_sources(data_dir: Path = config.DATA_DIR, mint: Minter | None 
     return links.coverage(products, result.linksets, mint, result.triples, notes)
 
 
-def _has_build(data: Path) -> bool:
-    return (data / "epar.nt").is_file() or (data / "epar.nt.gz").is_file()
-
-
 @links_app.command()
 def report(
     data: Annotated[
@@ -127,7 +123,7 @@ def report(
         if from_sources:
             result = coverage_from_sources()
         else:
-            if not _has_build(data):
+            if release.find_dump(data) is None:
                 if data.exists() and (not data.is_dir() or any(data.iterdir())):
                     # a build replaces the whole directory: never do that to something else
                     _err(

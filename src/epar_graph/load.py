@@ -80,13 +80,16 @@ class Plan:
 
 def plan(release_dir: Path) -> Plan:
     """What goes where, from the release's own files and recorded base (its ``void.ttl``)."""
-    from epar_graph.serve.store import find_dump, graph_files, graph_iri, store_key
+    from epar_graph.serve.store import graph_files, graph_iri, no_dump, store_key
 
     try:
         mint = release.recorded_minter(release_dir) or Minter()
-        files = [find_dump(release_dir), *graph_files(release_dir)]
-    except Exception as exc:  # NotARelease or StoreError: both are "this is not a release"
+    except release.NotARelease as exc:
         raise ValueError(str(exc)) from None
+    dump = release.find_dump(release_dir)
+    if dump is None:
+        raise ValueError(str(no_dump(release_dir)))
+    files = [dump, *graph_files(release_dir)]
     version = store_key(files, mint.base)[:16]
     parts = []
     for i, path in enumerate(files):

@@ -8,7 +8,7 @@ the other way round).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 from pyoxigraph import NamedNode
 
@@ -335,5 +335,35 @@ FORMATS = Vocabulary(
 ALL_VOCABULARIES = (EPAR, RDF, RDFS, OWL, XSD, SKOS, SCHEMA, DCTERMS, VOID, DCAT, SPDX, PROV, SH, SD, FORMATS)
 
 PREFIXES: dict[str, str] = {v.prefix: v.base for v in ALL_VOCABULARIES}
+
+
+def prefixed_name(
+    iri: str, prefixes: Mapping[str, str] = PREFIXES, accept: Callable[[str], object] | None = None
+) -> tuple[str, str] | None:
+    """``(prefix, local name)`` of ``iri`` under the longest namespace of ``prefixes`` that it extends.
+
+    The longest namespace wins so that ``epar:holder`` beats a shorter base that
+    also fits (``https://w3id.org/epar/``). The local name is never empty, and
+    ``accept`` (when given) can refuse one, so that the next longest namespace is
+    tried: a report that must print valid CURIEs passes its grammar. None when no
+    namespace fits. Every place that shortens an IRI (JSON-LD, reports, pages)
+    calls this, so they all shorten the same way.
+    """
+    best: tuple[str, str] | None = None
+    for prefix, namespace in prefixes.items():
+        if (
+            len(iri) > len(namespace)
+            and iri.startswith(namespace)
+            and (best is None or len(namespace) > len(prefixes[best[0]]))
+            and (accept is None or accept(iri[len(namespace):]))
+        ):
+            best = (prefix, iri[len(namespace):])
+    return best
+
+
+def curie(iri: str, prefixes: Mapping[str, str] = PREFIXES) -> str:
+    """``prefix:local`` for ``iri`` (see :func:`prefixed_name`), else the IRI itself."""
+    name = prefixed_name(iri, prefixes)
+    return iri if name is None else f"{name[0]}:{name[1]}"
 
 EU_COUNTRY_BASE = "http://publications.europa.eu/resource/authority/country/"

@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from epar_graph import config, history, links, publish, release, runtime, search_index
+from epar_graph.files import sha256_file
 from epar_graph.graph import build_graphs
 from epar_graph.iris import IriError, Minter
 from epar_graph.model import ReadWarning, Rejection, merge_sources
@@ -127,7 +128,7 @@ def build(
                 publish.SourceReport(
                     path=r.source,
                     format=r.format,
-                    sha256=publish.sha256_file(r.source) if r.source.is_file() else "",
+                    sha256=sha256_file(r.source) if r.source.is_file() else "",
                     date=r.date,
                     read=r.count,
                     accepted=len(r.records),
@@ -174,7 +175,7 @@ def _snapshots(results: Sequence[ReadResult]) -> list[history.Snapshot]:
                 f"{snaps[r.date].name} and {r.source.name} are both dated {r.date.isoformat()}: "
                 "give one its date with --as-of FILE=DATE"
             )
-        sha = publish.sha256_file(r.source) if r.source.is_file() else ""
+        sha = sha256_file(r.source) if r.source.is_file() else ""
         snaps[r.date] = history.snapshot(r.source.name, r.date, sha, r.columns, r.records)
     return list(snaps.values())
 
@@ -192,7 +193,8 @@ def _write(
     built = dt.datetime.now(dt.UTC).replace(microsecond=0)
     with release.release_dir(out) as tmp:
         files: dict[str, Path] = {}
-        nt_name = "epar.nt.gz" if gzip_nt else "epar.nt"
+        plain, compressed = release.DUMP_NAMES
+        nt_name = compressed if gzip_nt else plain
         files[nt_name] = tmp / nt_name
         publish.write_sorted_ntriples(files[nt_name], triples, gz=gzip_nt)  # empties the set
         # the other dumps read the sorted lines back, one at a time

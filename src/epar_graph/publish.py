@@ -11,7 +11,6 @@ import contextlib
 import csv
 import datetime as dt
 import gzip
-import hashlib
 import itertools
 import json
 import operator
@@ -25,10 +24,10 @@ from typing import IO, cast
 import pyoxigraph
 from pyoxigraph import Literal, NamedNode, RdfFormat, Triple
 
+from epar_graph.files import sha256_file
 from epar_graph.iris import Minter
 from epar_graph.model import ReadWarning, Rejection
 from epar_graph.namespaces import (
-    ALL_VOCABULARIES,
     DCAT,
     DCTERMS,
     EPAR,
@@ -39,6 +38,8 @@ from epar_graph.namespaces import (
     SPDX,
     VOID,
     XSD,
+    curie,
+    prefixed_name,
 )
 
 LICENCE = "https://creativecommons.org/licenses/by/4.0/"
@@ -67,14 +68,6 @@ class SourceReport:
     #: an EMA export (a dated snapshot of its whole list), and how its date was found
     snapshot: bool = False
     date_from: str | None = None
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 # -- serialisations --------------------------------------------------------
@@ -285,11 +278,11 @@ def turtle(triples: Iterable[Triple], presorted: bool = False) -> bytes:
 
 
 def _term_name(iri: str) -> tuple[str, str]:
-    """(prefix, local name) of a vocabulary IRI."""
-    for vocab in ALL_VOCABULARIES:
-        if iri.startswith(vocab.base):
-            return vocab.prefix, iri[len(vocab.base):]
-    raise KeyError(iri)
+    """(prefix, local name) of a vocabulary IRI; KeyError for any other."""
+    name = prefixed_name(iri)
+    if name is None:
+        raise KeyError(iri)
+    return name
 
 
 def jsonld_context(triples: Iterable[Triple]) -> dict[str, object]:
@@ -327,25 +320,17 @@ def _context(kinds: dict[str, set[str]], classes: set[str]) -> dict[str, object]
             continue
         iri = owners[0]
         prefix, _ = _term_name(iri)
-        curie = f"{prefix}:{local}"
+        short = f"{prefix}:{local}"
         kind = kinds.get(iri, set())
         if iri in classes or not kind:
-            ctx[local] = curie
+            ctx[local] = short
         elif kind == {"@id"}:
-            ctx[local] = {"@id": curie, "@type": "@id"}
+            ctx[local] = {"@id": short, "@type": "@id"}
         elif len(kind) == 1 and kind != {"@lang"} and next(iter(kind)) != XSD.string.value:
-            ctx[local] = {"@id": curie, "@type": _compact(next(iter(kind)))}
+            ctx[local] = {"@id": short, "@type": curie(next(iter(kind)))}
         else:
-            ctx[local] = curie
+            ctx[local] = short
     return {"@context": ctx}
-
-
-def _compact(iri: str) -> str:
-    try:
-        prefix, local = _term_name(iri)
-    except KeyError:
-        return iri
-    return f"{prefix}:{local}"
 
 
 def compact_jsonld(
@@ -363,9 +348,9 @@ def compact_jsonld(
     by_iri = _terms(ctx)
     # a property the context does not name is written as a CURIE where a prefix fits, and
     # an IRI value with the context's alias of "@id": as a JSON-LD processor compacts them
-    prefixes = (
-        {str(v): k for k, v in ctx.items() if isinstance(v, str) and v.endswith(("/", "#"))} if as_processor else {}
-    )
+    # (built namespace → prefix first, so that a namespace named twice keeps its last prefix)
+    by_namespace = {str(v): k for k, v in ctx.items() if isinstance(v, str) and v.endswith(("/", "#"))}
+    prefixes = {k: v for v, k in by_namespace.items()} if as_processor else {}
     id_key = next((k for k, v in ctx.items() if v == "@id"), "@id") if as_processor else "@id"
     type_key = next((k for k, v in ctx.items() if v == "@type"), "@type") if as_processor else "@type"
     nodes: dict[str, dict[str, list[object]]] = defaultdict(lambda: defaultdict(list))
@@ -375,13 +360,13 @@ def compact_jsonld(
         o = t.object
         node = nodes[s]
         if p == RDF.type.value and isinstance(o, NamedNode):
-            node["type"].append(by_iri[o.value][0] if o.value in by_iri else _curie(o.value, prefixes))
+            node["type"].append(by_iri[o.value][0] if o.value in by_iri else curie(o.value, prefixes))
             continue
-        term, definition = by_iri.get(p) or (_curie(p, prefixes), p)
+        term, definition = by_iri.get(p) or (curie(p, prefixes), p)
         coerced = definition.get("@type") if isinstance(definition, dict) else None
         value: object
         if isinstance(o, NamedNode):
-            iri = _curie(o.value, prefixes)
+            iri = curie(o.value, prefixes)
             value = iri if coerced == "@id" else {id_key: iri}
         elif isinstance(o, Literal):
             if o.language:
@@ -389,7 +374,7 @@ def compact_jsonld(
             elif o.datatype.value == XSD.string.value or coerced and _expand(str(coerced), ctx) == o.datatype.value:
                 value = o.value
             else:
-                value = {"@value": o.value, type_key: _curie(o.datatype.value, prefixes)}
+                value = {"@value": o.value, type_key: curie(o.datatype.value, prefixes)}
         else:  # pragma: no cover - the graph has no blank nodes
             raise ValueError(f"unexpected term {o!r}")
         node[term].append(value)
@@ -400,12 +385,6 @@ def compact_jsonld(
             obj[key] = values[0] if len(values) == 1 else values
         graph.append(obj)
     return {"@context": ctx, "@graph": graph}
-
-
-def _curie(iri: str, prefixes: dict[str, str]) -> str:
-    """``iri`` as prefix:local with the longest namespace of the context that fits, else itself."""
-    best = max((ns for ns in prefixes if iri.startswith(ns) and len(iri) > len(ns)), key=len, default=None)
-    return f"{prefixes[best]}:{iri[len(best):]}" if best is not None else iri
 
 
 def _terms(ctx: dict[str, object]) -> dict[str, tuple[str, dict[str, object] | str]]:

@@ -12,15 +12,18 @@ from rich.console import Console
 from rich.table import Table
 
 from epar_graph import sparql_text
+from epar_graph.release import find_dump
 
 EXIT_OK, EXIT_BAD_QUERY, EXIT_NO_DATA = 0, 1, 2
 
 
 def dump_files(data: Path, history: bool = True) -> list[Path]:
     """The N-Triples dumps of a build: the main graph, every link set and (``history``) the changes."""
-    main = [p for p in (data / "epar.nt", data / "epar.nt.gz") if p.is_file()]
+    main = find_dump(data)
+    if main is None:
+        return []
     changes = [data / "changes.nt"] if history and (data / "changes.nt").is_file() else []
-    return main[:1] + sorted(data.glob("links-*.nt")) + changes
+    return [main, *sorted(data.glob("links-*.nt")), *changes]
 
 
 def load_build(data: Path, history: bool = True) -> Store:

@@ -37,6 +37,23 @@ _LOCK = ".lock"
 _TMP = "tmp-"
 
 
+#: The main N-Triples dump of a build, plain or compressed (``build --gzip``), in the order looked for.
+DUMP_NAMES = ("epar.nt", "epar.nt.gz")
+
+
+def find_dump(data_dir: Path) -> Path | None:
+    """The main dump of a build directory (``epar.nt``, else ``epar.nt.gz``), or None when it has none.
+
+    The build writes one of :data:`DUMP_NAMES`; the query command, the server and
+    the link report all find it here, so a new name or order is one edit.
+    """
+    for name in DUMP_NAMES:
+        path = data_dir / name
+        if path.is_file():
+            return path
+    return None
+
+
 class NotARelease(Exception):
     """``--out`` names something that is not a release: replacing it would destroy data."""
 

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from epar_graph import config, iris, release, runtime
 from epar_graph.iris import Minter
-from epar_graph.namespaces import PREFIXES
+from epar_graph.namespaces import PREFIXES, prefixed_name
 
 if TYPE_CHECKING:  # rdflib, pySHACL and pyoxigraph are imported where they are used: the CLI starts fast
     import rdflib
@@ -747,10 +747,9 @@ class _Phases:
 # Rendering
 
 
-def _namespaces(base: str) -> list[tuple[str, str]]:
-    """Prefixes for the text report, longest namespace first so ``epar:`` beats ``e:``."""
-    bases = {**PREFIXES, "sh": SH_NS, "eparsh": SHAPES_NS, "e": base}
-    return sorted(((base, prefix) for prefix, base in bases.items()), key=lambda p: -len(p[0]))
+def _namespaces(base: str) -> dict[str, str]:
+    """Prefixes for the text report: the vocabularies', the shapes' and ``e:`` for our entities."""
+    return {**PREFIXES, "sh": SH_NS, "eparsh": SHAPES_NS, "e": base}
 
 
 _CURIE_LOCAL = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_./-]*$")
@@ -768,7 +767,7 @@ def _shorten(literal: str) -> str:
     return lexical[:_SHORT] + "…" + sep + tail
 
 
-def _compact(namespaces: list[tuple[str, str]], text: str | None) -> str:
+def _compact(namespaces: dict[str, str], text: str | None) -> str:
     """A short, readable form of an IRI (``epar:atcCode``, ``e:atc/L04``) or of a
     literal's datatype (``"2018-03-23"^^xsd:date``); control characters are escaped
     so a report cannot garble the terminal."""
@@ -784,11 +783,9 @@ def _compact(namespaces: list[tuple[str, str]], text: str | None) -> str:
         return _shorten(text)
     if not text.startswith(("http://", "https://")):
         return text
-    for base, prefix in namespaces:
-        local = text[len(base):]
-        if text.startswith(base) and _CURIE_LOCAL.match(local):
-            return f"{prefix}:{local}"
-    return f"<{text}>"
+    # the longest namespace whose local name reads as a CURIE (``epar:`` beats ``e:``)
+    name = prefixed_name(text, namespaces, accept=_CURIE_LOCAL.match)
+    return f"{name[0]}:{name[1]}" if name else f"<{text}>"
 
 
 def _constraint_name(constraint: str) -> str:

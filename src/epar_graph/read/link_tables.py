@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import html
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -30,7 +29,7 @@ from pathlib import Path
 from typing import Generic, TypeVar
 
 from epar_graph.model import Rejection
-from epar_graph.read.common import split_substances
+from epar_graph.read.common import FieldError, clean, parse_date, split_substances
 
 T = TypeVar("T")
 
@@ -43,7 +42,6 @@ ORDO_RE = re.compile(r"^http://www\.orpha\.net/ORDO/Orphanet_\d+$")
 PRODUCT_NUMBER_RE = re.compile(r"^EMEA/H/C/\d{6}$")
 DESIGNATION_RE = re.compile(r"^EU/3/\d{2}/\d{1,5}$")
 ISO3_RE = re.compile(r"^[A-Z]{3}$")
-_DMY = re.compile(r"^(\d{2})/(\d{2})/(\d{4})$")
 #: "WakixEU/1/15/106804/04/2016": trade name, EU register number, implementation date.
 _TRADE = re.compile(r"^(?P<name>.*?\S)\s*(?P<eu>EU/1/\d{2}/\d{1,4})(?P<date>\d{2}/\d{2}/\d{4})$")
 #: a Python list literal of quoted strings and None, as pandas wrote list cells
@@ -54,15 +52,6 @@ _PURPOSE = re.compile(r"^\W*(?:treatment|prevention|diagnosis)\s+(?:of|in|for|to
 
 class LinkTableError(Exception):
     """A link table that cannot be used at all (missing, unreadable, wrong columns)."""
-
-
-class RowError(ValueError):
-    """One bad value in one row: becomes a rejection naming the column."""
-
-    def __init__(self, column: str, message: str) -> None:
-        super().__init__(message)
-        self.column = column
-        self.message = message
 
 
 @dataclass
@@ -77,28 +66,24 @@ class Table(Generic[T]):
 # -- value parsers (strict; empty means "no value") ---------------------------------------
 
 
-def _text(value: str | None) -> str:
-    return " ".join((value or "").replace("\u00a0", " ").split())
-
-
 def _ident(value: str | None, pattern: re.Pattern[str], column: str, what: str) -> str | None:
-    text = _text(value)
+    text = clean(value)
     if not text:
         return None
     if not pattern.fullmatch(text):
-        raise RowError(column, f"{text!r} is not a {what}")
+        raise FieldError(column, f"{text!r} is not a {what}")
     return text
 
 
 def qid(value: str | None, column: str) -> str | None:
     """A Wikidata item id ``Q411188`` (a full entity IRI is accepted and shortened)."""
-    text = _text(value).removeprefix("http://www.wikidata.org/entity/")
+    text = clean(value).removeprefix("http://www.wikidata.org/entity/")
     return _ident(text, QID_RE, column, "Wikidata item id (Q…)")
 
 
 def rxcui(value: str | None, column: str) -> str | None:
     """An RxNorm concept id; spreadsheets may have written it as a float ("89013.0")."""
-    text = _text(value)
+    text = clean(value)
     if text.endswith(".0") and text[:-2].isdigit():
         text = text[:-2]
     return _ident(text, RXCUI_RE, column, "RxNorm concept id (digits)")
@@ -112,19 +97,19 @@ def id_list(
     Positions matter (one entry per component of a combination), so gaps stay
     as ``None`` instead of being dropped.
     """
-    text = _text(value)
+    text = clean(value)
     if not text:
         return None
     if text.startswith("["):
         if not text.endswith("]"):
-            raise RowError(column, f"{text!r} is not a list")
+            raise FieldError(column, f"{text!r} is not a list")
         inner = text[1:-1]
         items: list[str | None] = []
         if inner.strip():
             for part in inner.split(","):
                 m = _LIST_ITEM.fullmatch(part)
                 if not m:
-                    raise RowError(column, f"{text!r} is not a list of identifiers")
+                    raise FieldError(column, f"{text!r} is not a list of identifiers")
                 items.append(None if m.group(3) else (m.group(1) if m.group(1) is not None else m.group(2)))
         raw: list[str | None] = items
     else:
@@ -132,20 +117,6 @@ def id_list(
     if not raw:
         return None
     return tuple(None if x is None or x.lower() in ("none", "nan") else parse(x, column) for x in raw)
-
-
-def dmy_date(value: str | None, column: str) -> dt.date | None:
-    """A ``dd/mm/yyyy`` date; an impossible date is an error, not a guess."""
-    text = _text(value)
-    if not text:
-        return None
-    m = _DMY.fullmatch(text)
-    if not m:
-        raise RowError(column, f"{text!r} is not a dd/mm/yyyy date")
-    try:
-        return dt.date(int(m[3]), int(m[2]), int(m[1]))
-    except ValueError:
-        raise RowError(column, f"impossible date {text!r}") from None
 
 
 @dataclass(frozen=True)
@@ -163,13 +134,13 @@ def trade_name(value: str | None, column: str) -> TradeName | None:
     The date is always the last ten characters (dd/mm/yyyy), so the register
     number is every digit between "EU/1/yy/" and the date, whatever its length.
     """
-    text = _text(value)
+    text = clean(value)
     if not text:
         return None
     m = _TRADE.fullmatch(text)
     if not m:
-        raise RowError(column, f"{text!r} is not <trade name>EU/1/yy/nnn<dd/mm/yyyy>")
-    date = dmy_date(m["date"], column)
+        raise FieldError(column, f"{text!r} is not <trade name>EU/1/yy/nnn<dd/mm/yyyy>")
+    date = parse_date(m["date"], column)
     assert date is not None
     return TradeName(m["name"], m["eu"], date)
 
@@ -182,7 +153,7 @@ def condition_name(indication: str) -> str:
     leading stray quote or a trailing full stop is dropped; an indication that does not start with a
     purpose phrase is kept whole, and a purpose phrase alone names no condition ("").
     """
-    text = _text(html.unescape(indication)).replace("’", "'").replace("‘", "'")
+    text = clean(indication).replace("’", "'").replace("‘", "'")
     text = text.strip("'\" ").rstrip(".").strip()
     m = _PURPOSE.match(text)
     return text[m.end() :].strip() if m else text
@@ -210,7 +181,7 @@ def _rows(path: Path, required: tuple[str, ...]) -> Iterator[tuple[str, Mapping[
                     f"{path}: not the expected link table: missing column(s) {', '.join(map(repr, missing))}"
                 )
             for n, row in enumerate(reader, start=1):
-                index = _text(row.get("")) if isinstance(row.get(""), str) else ""
+                index = clean(row.get("")) if isinstance(row.get(""), str) else ""
                 yield (f"{n} (index {index})" if index else str(n)), row
         except UnicodeDecodeError as exc:
             raise LinkTableError(f"{path}: not UTF-8 text: {exc.reason}") from None
@@ -226,8 +197,8 @@ def _read(path: Path, required: tuple[str, ...], make: Callable[[str, Mapping[st
             continue
         try:
             table.rows.append(make(record, row))
-        except RowError as err:
-            table.rejections.append(Rejection(path.name, record, err.column, err.message))
+        except FieldError as err:
+            table.rejections.append(Rejection(path.name, record, err.field, err.message))
     return table
 
 
@@ -256,13 +227,13 @@ SUBSTANCE_COLUMNS = ("Name", "Active substance", "emea", "wdid", "wdid_mix", "rx
 
 
 def _substance_match(record: str, row: Mapping[str, str]) -> SubstanceMatch:
-    number = "".join(_text(row["emea"]).split())
+    number = "".join(clean(row["emea"]).split())
     if not PRODUCT_NUMBER_RE.fullmatch(number):
-        raise RowError("emea", f"{number!r} is not a product number EMEA/H/C/nnnnnn")
+        raise FieldError("emea", f"{number!r} is not a product number EMEA/H/C/nnnnnn")
     return SubstanceMatch(
         record=record,
         product_number=number,
-        name=_text(row["Name"]),
+        name=clean(row["Name"]),
         substances=split_substances(row["Active substance"]),
         wikidata=qid(row["wdid"], "wdid"),
         wikidata_parts=id_list(row["wdid_mix"], "wdid_mix", qid),
@@ -324,24 +295,24 @@ DESIGNATION_COLUMNS = (
 
 
 def _designation(record: str, row: Mapping[str, str]) -> DesignationRow:
-    number = _text(row["EU Designation"])
+    number = clean(row["EU Designation"])
     if not DESIGNATION_RE.fullmatch(number):
-        raise RowError("EU Designation", f"{number!r} is not a designation number EU/3/yy/nnn")
-    indication = _text(html.unescape(row["Designated Orphan Indication"]))
+        raise FieldError("EU Designation", f"{number!r} is not a designation number EU/3/yy/nnn")
+    indication = clean(row["Designated Orphan Indication"])
     if not indication:
-        raise RowError("Designated Orphan Indication", "required value is missing")
+        raise FieldError("Designated Orphan Indication", "required value is missing")
     condition = condition_name(indication)
     if not any(c.isalnum() for c in condition):
-        raise RowError("Designated Orphan Indication", f"{indication!r} names no condition")
+        raise FieldError("Designated Orphan Indication", f"{indication!r} names no condition")
     return DesignationRow(
         record=record,
         number=number,
-        product=_text(html.unescape(row["Product"])),
+        product=clean(row["Product"]),
         indication=indication,
         condition=condition,
-        condition_key=_text(row["indication"]) or None,
-        sponsor=_text(html.unescape(row["Sponsor"])) or None,
-        date=dmy_date(row["Designation date"], "Designation date"),
+        condition_key=clean(row["indication"]) or None,
+        sponsor=clean(row["Sponsor"]) or None,
+        date=parse_date(row["Designation date"], "Designation date"),
         trade=trade_name(row[TRADE_COLUMN], TRADE_COLUMN),
         doid=_ident(row["doid"], DOID_RE, "doid", "DOID IRI (http://purl.obolibrary.org/obo/DOID_n)"),
         hpo=_ident(row["hpo"], HPO_RE, "hpo", "HPO IRI (http://purl.obolibrary.org/obo/HP_nnnnnnn)"),
@@ -389,16 +360,16 @@ MESH_MATCHES = ("exact", "case-insensitive", "none")
 
 
 def _mesh_heading(record: str, row: Mapping[str, str]) -> MeshHeading:
-    heading = _text(row["heading"])
+    heading = clean(row["heading"])
     if not heading:
-        raise RowError("heading", "required value is missing")
-    match = _text(row["match"])
+        raise FieldError("heading", "required value is missing")
+    match = clean(row["match"])
     if match not in MESH_MATCHES:
-        raise RowError("match", f"{match!r} is not one of {', '.join(MESH_MATCHES)}")
+        raise FieldError("match", f"{match!r} is not one of {', '.join(MESH_MATCHES)}")
     descriptor = _ident(row["descriptor"], MESH_RE, "descriptor", "MeSH descriptor id (Dnnnnnn)")
     if (descriptor is None) != (match == "none"):
-        raise RowError("descriptor", "a descriptor is required exactly when the heading was matched")
-    return MeshHeading(record, heading, descriptor, _text(row["descriptor_name"]), match)
+        raise FieldError("descriptor", "a descriptor is required exactly when the heading was matched")
+    return MeshHeading(record, heading, descriptor, clean(row["descriptor_name"]), match)
 
 
 def read_mesh_headings(path: Path) -> Table[MeshHeading]:
@@ -452,8 +423,8 @@ def _descriptors(path: Path, f: Iterable[str]) -> Table[MeshDescriptor]:
     if not {"id", "subject"} <= set(reader.fieldnames or []):
         raise LinkTableError(f"{path}: not a MeSH descriptor list: needs columns 'id' and 'subject'")
     for n, row in enumerate(reader, start=1):
-        m = _MESH_IRI.fullmatch(_text(row.get("id")))
-        name = _text(row.get("subject"))
+        m = _MESH_IRI.fullmatch(clean(row.get("id")))
+        name = clean(row.get("subject"))
         if not m or not name:
             table.rejections.append(Rejection(path.name, str(n), "id", f"{row.get('id')!r} is not a MeSH IRI"))
             continue
@@ -478,10 +449,10 @@ def _country(record: str, row: Mapping[str, str]) -> CountryItem:
     code = _ident(row["code"], ISO3_RE, "code", "ISO 3166-1 alpha-3 code")
     item = qid(row["wikidata"], "wikidata")
     if code is None:
-        raise RowError("code", "required value is missing")
+        raise FieldError("code", "required value is missing")
     if item is None:
-        raise RowError("wikidata", "required value is missing")
-    return CountryItem(record, code, _text(row["name"]), item)
+        raise FieldError("wikidata", "required value is missing")
+    return CountryItem(record, code, clean(row["name"]), item)
 
 
 def read_countries(path: Path) -> Table[CountryItem]:
@@ -516,24 +487,24 @@ REFRESH_METHODS = ("ema-number", "atc", "label")
 
 
 def _refresh_row(record: str, row: Mapping[str, str]) -> RefreshRow:
-    number = _text(row["product_number"])
+    number = clean(row["product_number"])
     if not PRODUCT_NUMBER_RE.fullmatch(number):
-        raise RowError("product_number", f"{number!r} is not a product number EMEA/H/C/nnnnnn")
-    method = _text(row["method"])
+        raise FieldError("product_number", f"{number!r} is not a product number EMEA/H/C/nnnnnn")
+    method = clean(row["method"])
     if method not in REFRESH_METHODS:
-        raise RowError("method", f"{method!r} is not one of {', '.join(REFRESH_METHODS)}")
-    key = _text(row["key"])
+        raise FieldError("method", f"{method!r} is not one of {', '.join(REFRESH_METHODS)}")
+    key = clean(row["key"])
     if not key:
-        raise RowError("key", "required value is missing")
+        raise FieldError("key", "required value is missing")
     items = id_list(row["wikidata"], "wikidata", qid) or ()
-    retrieved_text = _text(row["retrieved"])
+    retrieved_text = clean(row["retrieved"])
     try:
         retrieved = dt.date.fromisoformat(retrieved_text) if retrieved_text else None
     except ValueError:
-        raise RowError("retrieved", f"{retrieved_text!r} is not a yyyy-mm-dd date") from None
-    curated_text = _text(row["curated"]).lower()
+        raise FieldError("retrieved", f"{retrieved_text!r} is not a yyyy-mm-dd date") from None
+    curated_text = clean(row["curated"]).lower()
     if curated_text not in ("", "yes", "no", "true", "false"):
-        raise RowError("curated", f"{curated_text!r} is not yes or no")
+        raise FieldError("curated", f"{curated_text!r} is not yes or no")
     return RefreshRow(
         product_number=number,
         method=method,

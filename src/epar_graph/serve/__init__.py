@@ -254,20 +254,15 @@ async def _fallback_home() -> HTMLResponse:
 
 def _ensure_default_build(out: Path) -> int:
     """Build the bundled data into ``out`` when it has no dump yet."""
-    from epar_graph.serve.store import StoreError, find_dump
+    from epar_graph.release import find_dump
 
-    try:
-        find_dump(out)
+    if find_dump(out) is not None:
         return EXIT_OK
-    except StoreError:
-        pass
     print(f"No dump in {out}/: building the bundled data first.", file=sys.stderr)
     from epar_graph.pipeline import run_build
 
     code = run_build([], out, quiet=False)
-    try:
-        find_dump(out)
-    except StoreError:
+    if find_dump(out) is None:
         print(f"error: the build did not produce a dump in {out}/ (exit {code})", file=sys.stderr)
         return code or EXIT_DATA
     return EXIT_OK
@@ -295,7 +290,8 @@ def run_server(
     """
     import uvicorn
 
-    from epar_graph.serve.store import OxigraphStore, StoreError, find_dump
+    from epar_graph.release import find_dump
+    from epar_graph.serve.store import OxigraphStore, StoreError, no_dump
 
     if data is None:
         data = config.DEFAULT_OUT
@@ -307,7 +303,8 @@ def run_server(
         return EXIT_USAGE
     try:
         settings = Settings.from_env(data, query_timeout=query_timeout, store_url=store_url)
-        find_dump(data)
+        if find_dump(data) is None:
+            raise no_dump(data)
     except (SettingsError, StoreError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

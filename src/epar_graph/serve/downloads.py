@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
-import hashlib
 import re
 import threading
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 
+from epar_graph.files import sha256_file
 from epar_graph.serve import negotiation, site_html
 from epar_graph.serve.settings import Settings
 
@@ -85,11 +85,7 @@ def _sha256(path: Path, size: int, mtime_ns: int) -> str:
         cached = _digests.get(key)
     if cached is not None:
         return cached
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    value = digest.hexdigest()
+    value = sha256_file(path)
     with _digest_lock:
         _digests[key] = value
     return value

@@ -60,8 +60,9 @@ from typing import IO, Any, Literal, Protocol, cast, runtime_checkable
 
 import pyoxigraph
 
+from epar_graph.files import sha256_file
 from epar_graph.namespaces import PREFIXES, RDFS, SKOS
-from epar_graph.publish import sha256_file
+from epar_graph.release import DUMP_NAMES, find_dump
 from epar_graph.serve.negotiation import Format
 
 log = logging.getLogger(__name__)
@@ -286,7 +287,6 @@ def decode_result(encoded: EncodedResult) -> QueryResult:
 
 #: Bumped whenever the loading scheme changes, so stale stores are not reused.
 LAYOUT_VERSION = "1"
-DUMP_NAMES = ("epar.nt", "epar.nt.gz")
 INFO_FILE = "epar-store.json"
 
 
@@ -295,13 +295,9 @@ def graph_iri(base: str, stem: str) -> str:
     return f"{base}graph/{stem}"
 
 
-def find_dump(data_dir: Path) -> Path:
-    """The N-Triples dump of a build directory."""
-    for name in DUMP_NAMES:
-        path = data_dir / name
-        if path.is_file():
-            return path
-    raise StoreError(f"{data_dir}: no {' or '.join(DUMP_NAMES)} found (run `epar-graph build` first)")
+def no_dump(data_dir: Path) -> StoreError:
+    """The error for a directory that holds no build (see :func:`epar_graph.release.find_dump`)."""
+    return StoreError(f"{data_dir}: no {' or '.join(DUMP_NAMES)} found (run `epar-graph build` first)")
 
 
 def link_files(data_dir: Path) -> list[Path]:
@@ -350,6 +346,8 @@ class StoreInfo:
 def ensure_store(data_dir: Path, store_root: Path, base: str) -> StoreInfo:
     """The on-disk store for ``data_dir``'s dump, loading it first if it is new or changed."""
     dump = find_dump(data_dir)
+    if dump is None:
+        raise no_dump(data_dir)
     files = [dump, *graph_files(data_dir)]
     key = store_key(files, base)
     target = store_root / key
