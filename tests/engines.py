@@ -1,14 +1,15 @@
 """SPARQL engines the tests start on 127.0.0.1, each holding a build as ``serve`` lays it out.
 
-Oxigraph server is the ``oxigraph`` package's command line (a test dependency); the main
-dump and every link set go to the default graph, and each link set and the history to its
-own named graph, as the embedded store has them.
+Oxigraph server is the ``oxigraph`` package's command line (a test dependency); Virtuoso
+Open Source 7 is the Debian package ``virtuoso-opensource-7`` (``.ci/run`` installs it). Both
+get the build through ``epar-graph load``, the way a user puts a release into one.
 """
 
 from __future__ import annotations
 
 import contextlib
 import http.server
+import shutil
 import socket
 import subprocess
 import sys
@@ -19,8 +20,7 @@ from pathlib import Path
 
 import httpx
 
-from epar_graph.release import find_dump
-from epar_graph.serve.store import graph_files, graph_iri
+from epar_graph.load import Engine, load
 
 OXIGRAPH = Path(sys.executable).with_name("oxigraph")
 
@@ -31,21 +31,78 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _stem(path: Path) -> str:
-    return path.name.removesuffix(".gz").removesuffix(".nt")
+@contextlib.contextmanager
+def oxigraph_engine(data_dir: Path, tmp: Path) -> Iterator[str]:
+    """Oxigraph server holding ``data_dir``, put there by ``epar-graph load``; yields its query URL."""
+    with oxigraph_server(tmp / "oxigraph", read_only=False) as url:
+        load(data_dir, Engine.at(url + "/store"), timeout=300)
+        yield url + "/query"
 
 
-def load_with_oxigraph_cli(data_dir: Path, location: Path, base: str) -> None:
-    """The build's dumps into an on-disk Oxigraph database, in the embedded store's layout."""
-    dump = find_dump(data_dir)
-    assert dump is not None, data_dir
-    files = [dump, *graph_files(data_dir)]
-    for path in files:
-        subprocess.run([str(OXIGRAPH), "load", "--location", str(location), "--file", str(path)],
-                       check=True, capture_output=True)
-        if path != files[0]:
-            subprocess.run([str(OXIGRAPH), "load", "--location", str(location), "--file", str(path),
-                            "--graph", graph_iri(base, _stem(path))], check=True, capture_output=True)
+VIRTUOSO = shutil.which("virtuoso-t")
+_VIRTUOSO_INI = """[Database]
+DatabaseFile = {dir}/virtuoso.db
+ErrorLogFile = {dir}/virtuoso.log
+LockFile = {dir}/virtuoso.lck
+TransactionFile = {dir}/virtuoso.trx
+xa_persistent_file = {dir}/virtuoso.pxa
+TempStorage = TempDatabase
+[TempDatabase]
+DatabaseFile = {dir}/virtuoso-temp.db
+TransactionFile = {dir}/virtuoso-temp.trx
+[Parameters]
+ServerPort = 127.0.0.1:{sql_port}
+DisableUnixSocket = 1
+DirsAllowed = ., {dir}
+NumberOfBuffers = 20000
+MaxDirtyBuffers = 15000
+CheckpointInterval = 0
+[HTTPServer]
+ServerPort = 127.0.0.1:{http_port}
+ServerRoot = /var/lib/virtuoso-opensource-7/vsp
+ServerThreads = 10
+Charset = UTF-8
+[SPARQL]
+ResultSetMaxRows = 10000000
+MaxQueryExecutionTime = 20
+"""
+
+
+@contextlib.contextmanager
+def virtuoso_engine(data_dir: Path, tmp: Path) -> Iterator[str]:
+    """Virtuoso Open Source 7 (the Debian package) holding ``data_dir``, put there by ``epar-graph load``.
+
+    Its own database in ``tmp``, its SQL and HTTP ports on 127.0.0.1; yields its query URL.
+    """
+    assert VIRTUOSO, "virtuoso-t is not installed (.ci/run installs virtuoso-opensource-7)"
+    home = tmp / "virtuoso"
+    home.mkdir()
+    http_port = free_port()
+    ini = home / "virtuoso.ini"
+    ini.write_text(_VIRTUOSO_INI.format(dir=home, sql_port=free_port(), http_port=http_port), encoding="utf-8")
+    proc = subprocess.Popen([VIRTUOSO, "-f", "-c", str(ini)], cwd=home, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{http_port}"
+    try:
+        _wait_for(url + "/sparql", proc, lambda: (home / "virtuoso.log").read_text(errors="replace")[-2000:])
+        load(data_dir, Engine.at(url + "/sparql-graph-crud-auth", update=url + "/sparql-auth", query=url + "/sparql",
+                                 user="dba", password="dba"), timeout=300)
+        yield url + "/sparql"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+
+
+def _wait_for(endpoint: str, proc: subprocess.Popen[bytes], why: Callable[[], str]) -> None:
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            httpx.get(endpoint, params={"query": "ASK {}"}, timeout=2).raise_for_status()
+            return
+        except httpx.HTTPError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the engine did not start: {why()}") from None
+            time.sleep(0.2)
 
 
 @contextlib.contextmanager
@@ -59,16 +116,7 @@ def oxigraph_server(location: Path, *, read_only: bool = True) -> Iterator[str]:
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(url + "/query", params={"query": "ASK {}"}, timeout=2).raise_for_status()
-                break
-            except httpx.HTTPError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    failed = proc.stderr.read().decode() if proc.stderr else "oxigraph did not start"
-                    raise RuntimeError(failed) from None
-                time.sleep(0.1)
+        _wait_for(url + "/query", proc, lambda: proc.stderr.read().decode() if proc.stderr and proc.poll() else "")
         yield url
     finally:
         proc.terminate()

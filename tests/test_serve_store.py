@@ -15,10 +15,11 @@ from pathlib import Path
 import pyoxigraph
 import pytest
 from conftest import ALOFISEL, EXPLOSIVE_QUERY, LINKS_GRAPH, SERVE_DATA, wait_until
-from engines import load_with_oxigraph_cli, oxigraph_server
+from engines import oxigraph_engine, virtuoso_engine
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from epar_graph.load import plan
 from epar_graph.serve.negotiation import Format
 from epar_graph.serve.remote_store import RemoteStore
 from epar_graph.serve.store import (
@@ -144,18 +145,26 @@ def oxigraph_store(tmp: Path) -> Iterator[SparqlStore]:
         yield s
 
 
-@contextlib.contextmanager
-def oxigraph_server_store(tmp: Path) -> Iterator[SparqlStore]:
-    """Oxigraph server on 127.0.0.1 holding the fixture build, through :class:`RemoteStore` (``serve --store``)."""
-    load_with_oxigraph_cli(copy_build(tmp / "dist"), tmp / "engine", BASE)
-    with oxigraph_server(tmp / "engine") as url, RemoteStore(url + "/query", default_timeout=20) as s:
-        yield s
+def _engine_store(engine: Callable[[Path, Path], contextlib.AbstractContextManager[str]]) -> Callable[
+    [Path], contextlib.AbstractContextManager[SparqlStore]
+]:
+    """An engine the tests start, holding the fixture build, through :class:`RemoteStore` (``serve --store``)."""
+
+    @contextlib.contextmanager
+    def open_store(tmp: Path) -> Iterator[SparqlStore]:
+        data = copy_build(tmp / "dist")
+        with engine(data, tmp) as endpoint, RemoteStore(endpoint, default_timeout=20,
+                                                        dataset=plan(data).dataset()) as s:
+            yield s
+
+    return open_store
 
 
 #: Each implementation of :class:`SparqlStore`, opened on the fixture build (``tests/data/serve``).
 STORES: dict[str, Callable[[Path], contextlib.AbstractContextManager[SparqlStore]]] = {
     "oxigraph": oxigraph_store,
-    "oxigraph-server": oxigraph_server_store,
+    "oxigraph-server": _engine_store(oxigraph_engine),
+    "virtuoso": _engine_store(virtuoso_engine),
 }
 
 

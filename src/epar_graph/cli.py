@@ -182,6 +182,11 @@ def load(
                                     "e.g. http://localhost:7878/store for Oxigraph server.")],
     update: Annotated[str | None, typer.Option(help="The engine's SPARQL Update endpoint "
                                                "(default: beside an Oxigraph /store).")] = None,
+    query: Annotated[str | None, typer.Option(help="The engine's SPARQL query endpoint "
+                                              "(default: beside an Oxigraph /store).")] = None,
+    user: Annotated[str | None, typer.Option(envvar="EPAR_ENGINE_USER",
+                                             help="Login for the engine (HTTP digest), e.g. Virtuoso's dba.")] = None,
+    password: Annotated[str | None, typer.Option(envvar="EPAR_ENGINE_PASSWORD", hidden=True)] = None,
 ) -> None:
     """Put a release into an existing SPARQL engine, then switch to it in one step.
 
@@ -190,7 +195,7 @@ def load(
     """
     from epar_graph.load import run_load
 
-    raise typer.Exit(run_load(release_dir, to, update))
+    raise typer.Exit(run_load(release_dir, to, update, query, user, password))
 
 
 @app.command()

@@ -26,7 +26,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from epar_graph.iris import Minter
-from epar_graph.namespaces import VOID
 
 #: The release's VoID/DCAT description; its dataset's ``void:uriSpace`` is the base the release was minted under.
 VOID_FILE = "void.ttl"
@@ -79,7 +78,9 @@ def recorded_minter(release_dir: Path) -> Minter | None:
     carry a ``uriSpace`` but no dump, link sets a dump but no ``uriSpace``. Raises
     :class:`NotARelease` for a ``void.ttl`` that cannot be read or names no single base.
     """
-    import pyoxigraph
+    import pyoxigraph  # here, not at the top: `epar-graph --help` must stay light
+
+    from epar_graph.namespaces import VOID
 
     path = Path(release_dir) / VOID_FILE
     if not path.is_file():

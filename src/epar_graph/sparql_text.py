@@ -80,3 +80,43 @@ def explain(error: Exception, prepared: Prepared, original: str) -> str:
         what = f"unknown prefix {name}: (declare it: PREFIX {name}: <…>)"
         caret_at = used.start() if used else caret_at
     return f"line {line}, column {column}: {what}\n  {text}\n  {' ' * caret_at}^"
+
+
+# --- what a remote engine needs to be told -----------------------------------------------------
+
+#: A comment, a string (long or short) or an IRI reference: text in which keywords are not keywords.
+_OPAQUE = re.compile(
+    r"#[^\n\r]*|'''(?:[^'\\]|\\.|'(?!''))*'''|\"\"\"(?:[^\"\\]|\\.|\"(?!\"\"))*\"\"\""
+    r"|'(?:[^'\\\n\r]|\\.)*'|\"(?:[^\"\\\n\r]|\\.)*\"|<[^<>\"{}|^`\\\x00-\x20]*>",
+    re.DOTALL,
+)
+_FORM = re.compile(r"(SELECT|ASK|CONSTRUCT|DESCRIBE)(?![\w:-])", re.IGNORECASE)
+_PROLOGUE = re.compile(r"\s*(?:(?:PREFIX\s*(?:[A-Za-z][\w.-]*)?\s*:|BASE)\s*)*", re.IGNORECASE)
+_FROM = re.compile(r"(?<![\w:?$])FROM(?![\w:-])", re.IGNORECASE)
+
+
+def _keywords_text(query: str) -> str:
+    """The query with comments, strings and IRIs blanked out, so only its own words remain."""
+    return _OPAQUE.sub(" ", query)
+
+
+def query_form(query: str) -> str | None:
+    """``SELECT``, ``ASK``, ``CONSTRUCT`` or ``DESCRIBE``: which kind of answer to ask an engine for.
+
+    The form is the first word after the prologue (``PREFIX``/``BASE`` declarations), comments,
+    strings and IRIs aside; ``None`` when it is none of these, e.g. for an update, even one whose
+    ``WHERE`` holds a sub-``SELECT``.
+    """
+    text = _keywords_text(query)
+    prologue = _PROLOGUE.match(text)
+    m = _FORM.match(text, prologue.end() if prologue else 0)
+    return m[1].upper() if m else None
+
+
+def names_a_dataset(query: str) -> bool:
+    """Whether the query chooses its own graphs (``FROM`` / ``FROM NAMED``).
+
+    ``FROM`` is a keyword only in dataset clauses, so a ``FROM`` outside comments, strings and
+    IRIs is one; a prefixed name (``ex:FROM``) or a variable (``?from``) is not.
+    """
+    return _FROM.search(_keywords_text(query)) is not None

@@ -176,9 +176,11 @@ def create_app(settings: Settings, store: SparqlStore | None = None) -> FastAPI:
             yield
             return
         if settings.store_url:
+            from epar_graph.load import plan
             from epar_graph.serve.remote_store import RemoteStore
 
-            remote = RemoteStore(settings.store_url, default_timeout=settings.query_timeout)
+            remote = RemoteStore(settings.store_url, default_timeout=settings.query_timeout,
+                                 dataset=plan(settings.data_dir).dataset())
             app.state.store = remote
             try:
                 yield

@@ -22,11 +22,13 @@ What this side guarantees whatever the engine does:
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
 from itertools import islice
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import pyoxigraph
@@ -44,8 +46,10 @@ from epar_graph.serve.store import (
     encode_result,
     label_rank,
 )
+from epar_graph.sparql_text import names_a_dataset, query_form
 
-#: What we ask the engine for, best first: line-based syntaxes can be cut off at the row cap.
+#: What we ask the engine for when the query's form is unknown, best first: line-based syntaxes
+#: can be cut off at the row cap.
 ACCEPT = ", ".join(
     (
         "text/tab-separated-values",
@@ -69,8 +73,33 @@ _GRAPHS = {
     "application/rdf+xml": pyoxigraph.RdfFormat.RDF_XML,
     "application/ld+json": pyoxigraph.RdfFormat.JSON_LD,
 }
+#: What to ask for, by query form. SELECT answers come as TSV where the engine writes standard TSV
+#: (one solution a line, so the row cap stops the reading), else as JSON.
+ACCEPT_BY_FORM = {
+    "SELECT": "text/tab-separated-values, application/sparql-results+json;q=0.9",
+    "ASK": "application/sparql-results+json, application/sparql-results+xml;q=0.9",
+    "CONSTRUCT": "application/n-triples, text/turtle;q=0.9, application/rdf+xml;q=0.8",
+    "DESCRIBE": "application/n-triples, text/turtle;q=0.9, application/rdf+xml;q=0.8",
+}
+FORM = "application/x-www-form-urlencoded"
+SELECT_AS_JSON = "application/sparql-results+json, application/sparql-results+xml;q=0.9"
 #: IRIs per label look-up: small enough for any engine's query size limit.
 LABEL_BATCH = 200
+#: Virtuoso's answer to ASK is a one-row table with this variable, whatever was asked for.
+_VIRTUOSO_ASK = "__ASK_RETVAL"
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """The graphs a query without its own ``FROM`` runs on, when the engine holds the release as named graphs.
+
+    ``epar-graph load`` writes each dump into a graph of its own; the embedded store's default
+    graph is all of them, its named graphs the link sets and the history. Sending these as the
+    protocol's ``default-graph-uri``/``named-graph-uri`` gives the same dataset on any engine.
+    """
+
+    default: tuple[str, ...]
+    named: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -89,6 +118,7 @@ class RemoteStore:
         default_timeout: float = 30.0,
         max_answer_bytes: int = 256 << 20,
         connect_timeout: float = 5.0,
+        dataset: Dataset | None = None,
     ) -> None:
         if not endpoint.startswith(("http://", "https://")):
             raise ValueError(f"the store must be an http(s) SPARQL endpoint URL, not {endpoint!r}")
@@ -99,6 +129,9 @@ class RemoteStore:
         self._client = httpx.Client(timeout=self._timeout(default_timeout), follow_redirects=False)
         self._aclient: httpx.AsyncClient | None = None
         self._aclient_loop: asyncio.AbstractEventLoop | None = None
+        self.dataset = dataset
+        #: None until the engine has answered once: then whether its TSV is the standard one
+        self._standard_tsv: bool | None = None
 
     def _timeout(self, seconds: float) -> httpx.Timeout:
         return httpx.Timeout(seconds, connect=min(self._connect_timeout, seconds))
@@ -106,15 +139,30 @@ class RemoteStore:
     def _request(
         self, sparql: str, default_graph: list[str] | None, named_graphs: list[str] | None
     ) -> dict[str, Any]:
+        """The protocol request: a form POST, which every engine takes (Virtuoso 7 hangs on a bare query body)."""
+        if query_form(sparql) is None:  # the read-only rule, kept here too whatever the engine allows
+            raise SyntaxError("only SELECT, ASK, CONSTRUCT and DESCRIBE queries are answered here")
         for g in [*(default_graph or []), *(named_graphs or [])]:
             pyoxigraph.NamedNode(g)  # ValueError for anything but an IRI, as the embedded store does
-        params = [("default-graph-uri", g) for g in default_graph or []]
-        params += [("named-graph-uri", g) for g in named_graphs or []]
+        if self.dataset is not None and not default_graph and not named_graphs and not names_a_dataset(sparql):
+            default_graph, named_graphs = list(self.dataset.default), list(self.dataset.named)
+        form = [("query", sparql)]
+        form += [("default-graph-uri", g) for g in default_graph or []]
+        form += [("named-graph-uri", g) for g in named_graphs or []]
         return {
-            "params": params,
-            "content": sparql.encode("utf-8"),
-            "headers": {"content-type": "application/sparql-query; charset=utf-8", "accept": ACCEPT},
+            "content": urlencode(form).encode("ascii"),
+            "headers": {"content-type": FORM, "accept": self._accept(query_form(sparql))},
         }
+
+    def _accept(self, form: str | None) -> str:
+        if form == "SELECT" and not self._standard_tsv:
+            return SELECT_AS_JSON
+        return ACCEPT_BY_FORM.get(form or "", ACCEPT)
+
+    def _learn(self, response: httpx.Response) -> None:
+        """Remember whether the engine writes standard TSV (Virtuoso's is CSV-like: no term kinds)."""
+        if self._standard_tsv is None:
+            self._standard_tsv = not response.headers.get("server", "").lower().startswith("virtuoso")
 
     # SparqlStore ---------------------------------------------------------------------------
 
@@ -227,10 +275,12 @@ class RemoteStore:
                 "POST", self.endpoint, timeout=self._timeout(seconds),
                 **self._request(sparql, default_graph, named_graphs),
             ) as response:
+                self._learn(response)
                 if response.status_code != 200:
                     self._check_status(response.status_code, b"".join(islice(response.iter_bytes(), 16)))
                 chunks = _deadline_chunks(response.iter_bytes(), deadline, seconds)
-                return _read_answer(_media_type(response), chunks, max_rows, self.max_answer_bytes)
+                answer = _read_answer(_media_type(response), chunks, max_rows, self.max_answer_bytes)
+                return _as_asked(answer, query_form(sparql))
         except httpx.TimeoutException:
             raise QueryTimeout(f"no answer from the store within {seconds:g} s") from None
         except httpx.HTTPError as exc:
@@ -250,11 +300,13 @@ class RemoteStore:
                 "POST", self.endpoint, timeout=self._timeout(seconds),
                 **self._request(sparql, default_graph, named_graphs),
             ) as response:
+                self._learn(response)
                 if response.status_code != 200:
                     self._check_status(response.status_code, await _aread_capped(response.aiter_bytes(), 64 << 10))
                 chunks = await _aread_lines_or_bytes(response.aiter_bytes(), _media_type(response), max_rows,
                                                      self.max_answer_bytes)
-                return _read_answer(_media_type(response), iter(chunks), max_rows, self.max_answer_bytes)
+                answer = _read_answer(_media_type(response), iter(chunks), max_rows, self.max_answer_bytes)
+                return _as_asked(answer, query_form(sparql))
         except httpx.TimeoutException:
             raise QueryTimeout(f"no answer from the store within {seconds:g} s") from None
         except httpx.HTTPError as exc:
@@ -406,13 +458,36 @@ def _read_lines(media: str, chunks: Iterator[bytes], max_rows: int) -> _Answer:
     return _Answer(answer.result, len(kept) > max_rows)
 
 
+def _as_asked(answer: _Answer, form: str | None) -> _Answer:
+    """An ASK answered as a table (Virtuoso: one row for true, none for false) turned into its boolean."""
+    result = answer.result
+    if form != "ASK" or not isinstance(result, pyoxigraph.QuerySolutions):
+        return answer
+    names = [v.value for v in result.variables]
+    rows = list(result)
+    if names != [_VIRTUOSO_ASK] or len(rows) > 1:
+        raise EngineFailed("the store answered an ASK query with a table")
+    # no row is false; one row holds 1 or 0
+    cell = rows[0][0] if rows else None
+    value = isinstance(cell, pyoxigraph.Literal) and cell.value.strip().lower() in ("1", "true")
+    return _Answer(pyoxigraph.parse_query_results(f'{{"head":{{}},"boolean":{"true" if value else "false"}}}'.encode(),
+                                                  pyoxigraph.QueryResultsFormat.JSON), False)
+
+
 def _checked(result: QueryResult, max_rows: int | None) -> _Answer:
     """The parsed answer, read to its end now: pyoxigraph parses solutions lazily, and a broken row
-    must be the engine's fault here, not a surprise for whoever iterates the result later."""
+    must be the engine's fault here, not a surprise for whoever iterates the result later.
+    Booleans come back in their canonical form (``true``/``false``), as the release wrote them."""
     if not isinstance(result, pyoxigraph.QuerySolutions):
         return _Answer(result, False)
     tsv, truncated = capped_tsv(result, max_rows if max_rows is not None else 1 << 62)
+    tsv = _BOOLEAN_CELL.sub(lambda m: b'"true"' if m[1] == b"1" else b'"false"', tsv)
     return _Answer(pyoxigraph.parse_query_results(tsv, pyoxigraph.QueryResultsFormat.TSV), truncated)
+
+
+#: A boolean written as 1 or 0 (Virtuoso stores booleans as integers): a TSV cell, where each term is
+#: in Turtle syntax, so the pattern cannot match inside another term.
+_BOOLEAN_CELL = re.compile(rb'(?<![^\t\n])"([01])"(?=\^\^<http://www\.w3\.org/2001/XMLSchema#boolean>(?:\t|\n|$))')
 
 
 def _capped(chunks: Iterator[bytes], max_bytes: int) -> bytes:
