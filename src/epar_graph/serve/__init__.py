@@ -36,9 +36,10 @@ if TYPE_CHECKING:  # the web stack is imported lazily: query worker processes im
     from fastapi.responses import HTMLResponse, Response
     from starlette.types import ASGIApp, Receive, Scope, Send
 
+    from epar_graph.serve.following import FollowingStore
     from epar_graph.serve.store import SparqlStore
 
-__all__ = ["Settings", "create_app", "run_server"]
+__all__ = ["Settings", "create_app", "open_embedded", "run_server"]
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +168,8 @@ def create_app(settings: Settings, store: SparqlStore | None = None) -> FastAPI:
     from fastapi.responses import HTMLResponse
 
     from epar_graph.serve import downloads, sparql
-    from epar_graph.serve.store import OxigraphStore, QueryFailed, QueryTimeout
+    from epar_graph.serve.following import PinRelease
+    from epar_graph.serve.store import QueryFailed, QueryTimeout
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -188,15 +190,7 @@ def create_app(settings: Settings, store: SparqlStore | None = None) -> FastAPI:
                 await remote.aclose()
                 remote.close()
             return
-        opened = OxigraphStore.open(
-            settings.data_dir,
-            store_dir=settings.resolved_store_dir,
-            base=settings.iris.base,
-            workers=settings.workers,
-            default_timeout=settings.query_timeout,
-            slow_workers=settings.slow_workers,
-            fast_lane_seconds=settings.fast_lane_seconds,
-        )
+        opened = open_embedded(settings)
         app.state.store = opened
         try:
             yield
@@ -231,6 +225,7 @@ def create_app(settings: Settings, store: SparqlStore | None = None) -> FastAPI:
     for page_router in page_routers:
         if page_router is not None:
             app.include_router(page_router)
+    app.add_middleware(PinRelease)
     app.add_middleware(SelectiveGZip)
     app.add_middleware(RequestSizeLimit, max_bytes=settings.max_request_bytes)
     app.add_middleware(
@@ -242,6 +237,25 @@ def create_app(settings: Settings, store: SparqlStore | None = None) -> FastAPI:
         max_age=3600,
     )
     return app
+
+
+def open_embedded(settings: Settings) -> FollowingStore:
+    """The embedded store of the release in ``settings.data_dir``, following it to each new build."""
+    from epar_graph.serve.following import FollowingStore
+    from epar_graph.serve.store import OxigraphStore
+
+    def open_release(release: Path) -> OxigraphStore:
+        return OxigraphStore.open(
+            release,
+            store_dir=settings.resolved_store_dir,
+            base=settings.iris.base,
+            workers=settings.workers,
+            default_timeout=settings.query_timeout,
+            slow_workers=settings.slow_workers,
+            fast_lane_seconds=settings.fast_lane_seconds,
+        )
+
+    return FollowingStore(settings.data_dir, open_release, interval=settings.follow_seconds)
 
 
 async def _fallback_home() -> HTMLResponse:
@@ -293,7 +307,7 @@ def run_server(
     import uvicorn
 
     from epar_graph.release import find_dump
-    from epar_graph.serve.store import OxigraphStore, StoreError, no_dump
+    from epar_graph.serve.store import StoreError, no_dump
 
     if data is None:
         data = config.DEFAULT_OUT
@@ -314,21 +328,16 @@ def run_server(
         return _serve_remote(settings, host, port, access_log)
     print(f"Loading {data}/ into the query store (reused while the dump is unchanged)…", file=sys.stderr)
     try:
-        store = OxigraphStore.open(
-            data,
-            store_dir=settings.resolved_store_dir,
-            base=settings.iris.base,
-            workers=settings.workers,
-            default_timeout=settings.query_timeout,
-            slow_workers=settings.slow_workers,
-            fast_lane_seconds=settings.fast_lane_seconds,
-        )
+        store = open_embedded(settings)
     except StoreError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_DATA
     try:
         app = create_app(settings, store)
         print(f"Serving {store.info.triples} triples on http://{host}:{port}/ (SPARQL at /sparql)", file=sys.stderr)
+        if settings.follow_seconds > 0:
+            print(f"A new build in {data}/ is served as soon as it is loaded (checked every "
+                  f"{settings.follow_seconds:g} s).", file=sys.stderr)
         from epar_graph.serve.limits import uvicorn_options
 
         uvicorn.run(app, host=host, port=port, log_level="info", access_log=access_log, **uvicorn_options(settings))

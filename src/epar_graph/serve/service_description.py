@@ -16,6 +16,7 @@ from fastapi import Request
 from pyoxigraph import Literal, NamedNode, Triple
 
 from epar_graph.namespaces import DCTERMS, FORMATS, RDF, RDFS, SD, SH, VOID, XSD
+from epar_graph.serve.following import FollowingStore
 from epar_graph.serve.negotiation import Format
 from epar_graph.serve.settings import Settings
 from epar_graph.serve.store import OxigraphStore, StoreInfo, serialize_triples
@@ -90,5 +91,5 @@ def render(request: Request, rdf_format: Format) -> bytes:
     endpoint = str(request.url.replace(query="", fragment=""))
     site = str(request.base_url)
     store = request.app.state.store
-    info = store.info if isinstance(store, OxigraphStore) else None
+    info = store.info if isinstance(store, (OxigraphStore, FollowingStore)) else None
     return serialize_triples(description(endpoint, site, request.app.state.settings, info), rdf_format)

@@ -30,6 +30,7 @@ ENV_VARS = {
     "fast_lane_seconds": "EPAR_FAST_LANE_SECONDS",
     "max_connections": "EPAR_MAX_CONNECTIONS",
     "max_header_bytes": "EPAR_MAX_HEADER_BYTES",
+    "follow_seconds": "EPAR_FOLLOW_SECONDS",
 }
 
 
@@ -79,6 +80,8 @@ class Settings:
     fast_lane_seconds: float = 0.05
     max_connections: int = 256
     max_header_bytes: int = 16 * 1024
+    #: How often the embedded store looks for a new build in ``data_dir`` (``serve/following.py``); 0: never.
+    follow_seconds: float = 2.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "base", self._resolved_base())
@@ -96,6 +99,8 @@ class Settings:
             raise SettingsError(f"fast lane seconds must be positive, got {self.fast_lane_seconds}")
         if self.max_connections < 4:
             raise SettingsError(f"max connections must be at least 4, got {self.max_connections}")
+        if self.follow_seconds < 0:
+            raise SettingsError(f"follow seconds must be 0 (off) or more, got {self.follow_seconds}")
         if self.max_header_bytes < 1024:
             raise SettingsError(f"max header size must be at least 1024 bytes, got {self.max_header_bytes}")
 
@@ -136,7 +141,7 @@ class Settings:
 
 def _parse_env(name: str, var: str, raw: str) -> Any:
     try:
-        if name in ("query_timeout", "fast_lane_seconds"):
+        if name in ("query_timeout", "fast_lane_seconds", "follow_seconds"):
             return float(raw)
         if name in ("max_rows", "max_request_bytes", "workers", "slow_workers", "max_connections", "max_header_bytes"):
             return int(raw)
