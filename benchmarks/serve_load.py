@@ -1,15 +1,20 @@
 """Load test of the SPARQL endpoint: ``epar-graph serve`` next to ``oxigraph serve`` on the same dump.
 
-Both servers run on 127.0.0.1 only, loaded with the same N-Triples dump (by
-default ``dist/epar.nt``; build it first with ``epar-graph build``). For each of
-two queries — a product lookup by product number, and an aggregate (documents
-per type) — and for 1, 8 and 32 concurrent clients, a fixed number of GET
-requests is sent (stopping early after ``--max-seconds``), and requests/s, p50
-and p99 latency are printed for both servers. The clients share the machine
-with the servers, so absolute numbers are only comparable within one run.
+Three servers on 127.0.0.1 only, with the same N-Triples dump (by default
+``dist/epar.nt``; build it first with ``epar-graph build``): ``epar-graph
+serve`` on its embedded store ("embedded"), ``epar-graph serve --store`` in
+front of a second Oxigraph server that ``epar-graph load`` filled ("remote"),
+and ``oxigraph serve`` itself ("oxigraph"). For each of three queries — a
+product lookup by product number (the same one each time, as a page or a polling
+client sends it), a lookup of each product in turn (a different one each time),
+and an aggregate (documents per type) — and for 1, 8 and 32 concurrent clients,
+a fixed number of GET requests is sent (stopping early after ``--max-seconds``);
+requests/s, p50 and p99 latency are printed for each server, then each mode's
+requests/s as a multiple of oxigraph's. The clients share the machine with the
+servers, so absolute numbers are only comparable within one run.
 
     python benchmarks/serve_load.py [--dump dist/epar.nt] [--requests 2000] [--max-seconds 10]
-                                    [--concurrency 1 8 32] [--workers 2]
+                                    [--concurrency 1 8 32] [--workers 2] [--processes N]
 
 Every loop is bounded in count and time, and only loopback addresses are used.
 """
@@ -19,6 +24,8 @@ from __future__ import annotations
 import argparse
 import http.client
 import os
+import random
+import re
 import shutil
 import signal
 import socket
@@ -39,15 +46,19 @@ HOST = "127.0.0.1"
 ROOT = Path(__file__).resolve().parents[1]
 CLI = "import sys; from epar_graph.cli import main; sys.argv[0] = 'epar-graph'; main()"
 
-QUERIES = {
-    "product lookup": """
+#: A product's name and status by its product number (``{number}``).
+LOOKUP = """
 PREFIX epar: <https://w3id.org/epar/ontology#>
 PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>
 SELECT ?product ?name ?status WHERE {
-  ?authorisation epar:productNumber "EMEA/H/C/004258" ;
+  ?authorisation epar:productNumber "{number}" ;
                  epar:authorisationStatus ?status .
   ?product epar:authorisation ?authorisation ; rdfs:label ?name .
-}""",
+}"""
+
+QUERIES = {
+    "product lookup": LOOKUP.replace("{number}", "EMEA/H/C/004258"),
+    "any product lookup": LOOKUP,
     "documents per type": """
 PREFIX epar: <https://w3id.org/epar/ontology#>
 SELECT ?type (COUNT(?document) AS ?documents) WHERE {
@@ -124,13 +135,29 @@ def percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[index]
 
 
+def product_numbers(dump: Path) -> list[str]:
+    """Every product number in the dump, in a fixed shuffled order (so lookups spread over the data)."""
+    pattern = re.compile(r'<https://w3id\.org/epar/ontology#productNumber> "([^"]+)"')
+    with dump.open(encoding="utf-8") as f:
+        numbers = sorted({m.group(1) for line in f if (m := pattern.search(line))})
+    random.Random(7).shuffle(numbers)
+    return numbers
+
+
+def queries_of(query: str, numbers: list[str]) -> list[str]:
+    """The query, or one per product number when it has a ``{number}`` slot."""
+    return [query.replace("{number}", n) for n in numbers] if "{number}" in query else [query]
+
+
 def measure(
-    url: str, query: str, clients: int, requests: int, max_seconds: float
+    url: str, query: str | list[str], clients: int, requests: int, max_seconds: float
 ) -> tuple[int, int, float, list[float]]:
     """Send up to ``requests`` queries from ``clients`` threads (one keep-alive connection each), for at most
-    ``max_seconds``. Plain ``http.client`` keeps the client's own cost small next to the servers'."""
+    ``max_seconds``; a list of queries is sent in turn. Plain ``http.client`` keeps the client's own cost small
+    next to the servers'."""
     parts = urllib.parse.urlsplit(url)
-    target = f"{parts.path}?{urllib.parse.urlencode({'query': query})}"
+    texts = [query] if isinstance(query, str) else query
+    targets = [f"{parts.path}?{urllib.parse.urlencode({'query': q})}" for q in texts]
     headers = {"Accept": "application/sparql-results+json"}
     latencies: list[float] = []
     errors = 0
@@ -146,6 +173,7 @@ def measure(
                 with lock:
                     if issued >= requests or time.monotonic() >= deadline:
                         return
+                    target = targets[issued % len(targets)]
                     issued += 1
                 started = time.perf_counter()
                 try:
@@ -194,31 +222,66 @@ def run(args: argparse.Namespace) -> list[Cell]:
             [oxigraph_cli(), "load", "--location", str(work / "oxigraph"), "--file", str(dump)],
             check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
-        ours_port, oxi_port = free_port(), free_port()
+        ours_port, oxi_port, engine_port, remote_port = free_port(), free_port(), free_port(), free_port()
         ours = f"http://{HOST}:{ours_port}/sparql"
         oxi = f"http://{HOST}:{oxi_port}/query"
+        engine = f"http://{HOST}:{engine_port}"
+        remote = f"http://{HOST}:{remote_port}/sparql"
         env = dict(os.environ, EPAR_QUERY_WORKERS=str(args.workers))
-        ours_cmd = [sys.executable, "-c", CLI, "serve", "--data", str(data), "--host", HOST, "--port", str(ours_port)]
+        if args.processes > 0:
+            env["EPAR_SERVER_PROCESSES"] = str(args.processes)
+        serve = [sys.executable, "-c", CLI, "serve", "--data", str(data), "--host", HOST]
+        ours_cmd = [*serve, "--port", str(ours_port)]
+        remote_cmd = [*serve, "--port", str(remote_port), "--store", engine + "/query"]
         oxi_cmd = [oxigraph_cli(), "serve", "--location", str(work / "oxigraph"), "--bind", f"{HOST}:{oxi_port}"]
+        engine_cmd = [oxigraph_cli(), "serve", "--location", str(work / "engine"), "--bind", f"{HOST}:{engine_port}"]
         cells: list[Cell] = []
-        with running(ours_cmd, ours, work / "ours.log", env), running(oxi_cmd, oxi, work / "oxigraph.log"):
-            for name, query in QUERIES.items():
-                mine, theirs = answers(ours, query), answers(oxi, query)
-                if mine != theirs:
-                    raise SystemExit(f"the servers disagree on {name!r}: {len(mine)} vs {len(theirs)} rows")
-                print(f"{name}: {len(mine)} row(s), same answer from both servers", file=sys.stderr)
-            for name, query in QUERIES.items():
-                for clients in args.concurrency:
-                    for server, url in (("epar-graph", ours), ("oxigraph", oxi)):
-                        measure(url, query, clients, min(50, args.requests), 5)  # warm-up
-                        done, errors, elapsed, lat = measure(url, query, clients, args.requests, args.max_seconds)
-                        cell = Cell(server, name, clients, done, errors, elapsed,
-                                    percentile(lat, 0.5) * 1000, percentile(lat, 0.99) * 1000)
-                        cells.append(cell)
-                        print(f"  {server:<10} {name:<18} c={clients:<3} {cell.rps:8.1f} req/s", file=sys.stderr)
+        with running(oxi_cmd, oxi, work / "oxigraph.log"), running(engine_cmd, engine + "/query", work / "engine.log"):
+            # the remote mode's engine holds the release as `epar-graph load` puts it there
+            subprocess.run([sys.executable, "-c", CLI, "load", str(data), "--to", engine + "/store"], check=True,
+                           stdout=subprocess.DEVNULL)
+            with running(ours_cmd, ours, work / "ours.log", env), running(remote_cmd, remote, work / "remote.log", env):
+                servers = (("embedded", ours), ("remote", remote), ("oxigraph", oxi))
+                numbers = product_numbers(dump)
+                for name, query in QUERIES.items():
+                    query = queries_of(query, numbers)[0]
+                    theirs = answers(oxi, query)
+                    for server, url in servers[:2]:
+                        mine = answers(url, query)
+                        if mine != theirs:
+                            raise SystemExit(f"{server} and oxigraph disagree on {name!r}: {len(mine)} vs "
+                                             f"{len(theirs)} rows")
+                    print(f"{name}: {len(theirs)} row(s), the same answer from every server", file=sys.stderr)
+                cells = _measure_all(servers, args, numbers)
         return cells
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _measure_all(servers: tuple[tuple[str, str], ...], args: argparse.Namespace, numbers: list[str]) -> list[Cell]:
+    cells: list[Cell] = []
+    for name, query in QUERIES.items():
+        texts = queries_of(query, numbers)
+        for clients in args.concurrency:
+            for server, url in servers:
+                measure(url, texts[-1], clients, min(50, args.requests), 5)  # warm-up (a query not measured)
+                done, errors, elapsed, lat = measure(url, texts, clients, args.requests, args.max_seconds)
+                cell = Cell(server, name, clients, done, errors, elapsed,
+                            percentile(lat, 0.5) * 1000, percentile(lat, 0.99) * 1000)
+                cells.append(cell)
+                print(f"  {server:<10} {name:<18} c={clients:<3} {cell.rps:8.1f} req/s", file=sys.stderr)
+    return cells
+
+
+def ratios(cells: list[Cell]) -> str:
+    """Each mode's requests/s as a multiple of oxigraph's, per query and client count."""
+    theirs = {(c.query, c.clients): c.rps for c in cells if c.server == "oxigraph"}
+    lines = []
+    for c in cells:
+        base = theirs.get((c.query, c.clients))
+        if c.server != "oxigraph" and base:
+            lines.append(f"{c.server:<10} {c.query:<18} c={c.clients:<3} {c.rps / base:5.2f}x oxigraph")
+    return "\n".join(lines)
 
 
 def table(cells: list[Cell]) -> str:
@@ -243,11 +306,14 @@ def main() -> None:
     parser.add_argument("--max-seconds", type=float, default=10.0, help="time bound per cell")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32], help="concurrent clients")
     parser.add_argument("--workers", type=int, default=2, help="query worker processes of epar-graph serve")
+    parser.add_argument("--processes", type=int, default=0,
+                        help="server processes of epar-graph serve (0: the server's default)")
     args = parser.parse_args()
     if args.requests < 1 or args.max_seconds <= 0 or min(args.concurrency) < 1:
         parser.error("--requests, --max-seconds and --concurrency must be positive")
     cells = run(args)
     print(table(cells))
+    print(ratios(cells))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Shared fixtures: the bundled build, a copy of the serve fixture build, and real servers on 127.0.0.1.
 
 The bundled data is built once per run (:func:`bundled_result`) and shared read-only.
+So are the SPARQL engines (:func:`engines`): each starts at most once per run.
 
 A :class:`LiveServer` is the real app under uvicorn, in a thread of the test
 process, on a socket bound to a free port. The query store is the real
@@ -22,6 +23,7 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
+from engines import Engines
 
 from epar_graph.pipeline import BuildResult, build
 from epar_graph.serve import create_app
@@ -72,6 +74,7 @@ def start_live_server(settings: Settings) -> LiveServer:
         default_timeout=settings.query_timeout,
         slow_workers=settings.slow_workers,
         fast_lane_seconds=settings.fast_lane_seconds,
+        answer_cache_bytes=settings.answer_cache_mb * 1024 * 1024,
     )
     app = create_app(settings, store)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -96,6 +99,13 @@ def serve_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     target = tmp_path_factory.mktemp("serve-data") / "dist"
     shutil.copytree(SERVE_DATA, target)
     return target
+
+
+@pytest.fixture(scope="session")
+def engines(serve_data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engines]:
+    """Oxigraph server and Virtuoso holding the fixture build, each started once per run when first needed."""
+    with Engines(serve_data_dir, tmp_path_factory.mktemp) as pool:
+        yield pool
 
 
 def serving(settings: Settings) -> Iterator[LiveServer]:

@@ -93,6 +93,50 @@ def virtuoso_engine(data_dir: Path, tmp: Path) -> Iterator[str]:
         proc.wait(timeout=60)
 
 
+#: The engines the tests run the app on, by the name a test's parameter id shows.
+ENGINES: dict[str, Callable[[Path, Path], contextlib.AbstractContextManager[str]]] = {
+    "oxigraph-server": oxigraph_engine,
+    "virtuoso": virtuoso_engine,
+}
+
+
+class Engines:
+    """The engines of one test run: each started on first use, then shared by every module until the end.
+
+    Starting one and loading the fixture build takes seconds (Virtuoso most), so a module that
+    needs an engine asks here instead of starting its own. An engine that failed to start is
+    not tried again: every later test that needs it fails at once with the same error.
+    """
+
+    def __init__(self, data_dir: Path, scratch: Callable[[str], Path]) -> None:
+        self._data_dir = data_dir
+        self._scratch = scratch
+        self._stack = contextlib.ExitStack()
+        self._endpoints: dict[str, str] = {}
+        self._failed: dict[str, BaseException] = {}
+
+    def endpoint(self, name: str) -> str:
+        """The query URL of engine ``name`` holding the fixture build (started now if it is not yet)."""
+        if name in self._failed:
+            raise RuntimeError(f"{name} did not start earlier in this run") from self._failed[name]
+        if name not in self._endpoints:
+            try:
+                self._endpoints[name] = self._stack.enter_context(ENGINES[name](self._data_dir, self._scratch(name)))
+            except Exception as exc:
+                self._failed[name] = exc
+                raise
+        return self._endpoints[name]
+
+    def close(self) -> None:
+        self._stack.close()
+
+    def __enter__(self) -> Engines:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def _wait_for(endpoint: str, proc: subprocess.Popen[bytes], why: Callable[[], str]) -> None:
     deadline = time.monotonic() + 120
     while True:

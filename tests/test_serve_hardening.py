@@ -155,8 +155,10 @@ def test_shape_check_counts_only_code() -> None:
 
 @pytest.fixture(scope="module")
 def one_worker_server(serve_data_dir: Path) -> Iterator[LiveServer]:
-    """One worker and no slow lane, so a runaway query really does hold every worker."""
-    server = start_live_server(Settings(data_dir=serve_data_dir, workers=1, slow_workers=0, query_timeout=3.0))
+    """One worker, no slow lane and no answer cache, so a runaway query really does hold every worker
+    and a page needs one (a cached page is served with every worker busy, as it should be)."""
+    server = start_live_server(Settings(data_dir=serve_data_dir, workers=1, slow_workers=0, query_timeout=3.0,
+                                        answer_cache_mb=0))
     yield server
     server.stop()
 

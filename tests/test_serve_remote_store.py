@@ -1,8 +1,9 @@
 """An existing engine behind the same server: ``serve --store URL`` (``serve/remote_store.py``).
 
-Oxigraph server is started on 127.0.0.1 with the fixture build; the same app then runs
-on it and on the embedded store, and must answer alike. Broken engines (down, slow,
-answering garbage) are small real HTTP servers on 127.0.0.1.
+Oxigraph server and Virtuoso hold the fixture build on 127.0.0.1 (started once per run, see
+``engines`` in ``conftest.py``); the same app then runs on each and on the embedded store, and
+must answer alike. Broken engines (down, slow, answering garbage) are small real HTTP servers
+on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -21,13 +22,13 @@ import pyoxigraph
 import pytest
 from conftest import ALOFISEL
 from engines import (
+    ENGINES,
+    Engines,
     app_server,
     free_port,
     misbehaving_engine,
-    oxigraph_engine,
     oxigraph_server,
     reply,
-    virtuoso_engine,
 )
 
 from epar_graph.load import plan
@@ -40,15 +41,10 @@ from epar_graph.serve.ui import load_examples
 JSON = "application/sparql-results+json"
 
 
-ENGINES = {"oxigraph-server": oxigraph_engine, "virtuoso": virtuoso_engine}
-
-
 @pytest.fixture(scope="module", params=sorted(ENGINES))
-def engine(request: pytest.FixtureRequest, serve_data_dir: Path, tmp_path_factory: pytest.TempPathFactory
-           ) -> Iterator[str]:
-    """Each engine, started on 127.0.0.1 and given the fixture build by ``epar-graph load``."""
-    with ENGINES[request.param](serve_data_dir, tmp_path_factory.mktemp(request.param)) as endpoint:
-        yield endpoint
+def engine(request: pytest.FixtureRequest, engines: Engines) -> str:
+    """Each engine on 127.0.0.1, given the fixture build by ``epar-graph load`` (shared by the run)."""
+    return engines.endpoint(request.param)
 
 
 @pytest.fixture(scope="module")

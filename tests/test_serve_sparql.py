@@ -5,6 +5,11 @@ https://www.w3.org/2009/sparql/docs/tests/data-sparql11/protocol/manifest (query
 GET / URL-encoded POST / direct POST, dataset parameters, content negotiation,
 bad methods, multiple queries, wrong media types, non-UTF-8, updates refused).
 Expected values are computed from the fixture files, not written down.
+
+The protocol tests run against the app on each store it can use (:func:`backend`): the
+embedded one, Oxigraph server and Virtuoso (``serve --store URL``). The client sees one
+endpoint whatever is behind it. Tests of the embedded store's own machinery (its workers,
+time limit, row cap, request limits, calls to allowed SERVICE endpoints) run on it only.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -35,10 +41,12 @@ from conftest import (
     LiveServer,
     wait_until,
 )
+from engines import ENGINES, Engines, app_server
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from epar_graph import sparql_text
+from epar_graph.serve import create_app
 from epar_graph.serve.negotiation import negotiate, parse_accept
 from epar_graph.serve.settings import Settings, SettingsError
 from epar_graph.serve.sparql import refused_services, service_endpoints, unescape_codepoints
@@ -80,22 +88,55 @@ def count_of(response: httpx.Response) -> int:
     return int(value)
 
 
+# --- the app on each store ---------------------------------------------------------------------
+
+#: Where the app keeps its data, as test ids: the embedded store, then each engine behind ``serve --store``.
+BACKENDS = ["embedded", *sorted(ENGINES)]
+
+
+@dataclass(frozen=True)
+class Backend:
+    """The app on one store: which store, and the URL the app answers at."""
+
+    name: str
+    url: str
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def backend(request: pytest.FixtureRequest, serve_data_dir: Path) -> Iterator[Backend]:
+    """The app on each store, started once per module; the engines are the run's (see ``engines``)."""
+    if request.param == "embedded":
+        live: LiveServer = request.getfixturevalue("live_server")
+        yield Backend(request.param, live.url)
+        return
+    engines: Engines = request.getfixturevalue("engines")
+    settings = Settings(data_dir=serve_data_dir, workers=1, store_url=engines.endpoint(request.param))
+    with app_server(create_app(settings)) as url:
+        yield Backend(request.param, url)
+
+
+@pytest.fixture
+def sparql_client(backend: Backend) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=backend.url, timeout=60.0) as c:
+        yield c
+
+
 # --- W3C protocol: query operation ---------------------------------------------------------
 
 
-def test_w3c_query_get(client: httpx.Client) -> None:
-    r = client.get("/sparql", params={"query": PRODUCTS}, headers={"Accept": RESULTS_JSON})
+def test_w3c_query_get(sparql_client: httpx.Client) -> None:
+    r = sparql_client.get("/sparql", params={"query": PRODUCTS}, headers={"Accept": RESULTS_JSON})
     assert r.headers["content-type"].startswith(RESULTS_JSON)
     assert json_column(r, "p") == expected_products()
 
 
-def test_w3c_query_post_form(client: httpx.Client) -> None:
-    r = client.post("/sparql", data={"query": PRODUCTS}, headers={"Accept": RESULTS_JSON})
+def test_w3c_query_post_form(sparql_client: httpx.Client) -> None:
+    r = sparql_client.post("/sparql", data={"query": PRODUCTS}, headers={"Accept": RESULTS_JSON})
     assert json_column(r, "p") == expected_products()
 
 
-def test_w3c_query_post_direct(client: httpx.Client) -> None:
-    r = client.post(
+def test_w3c_query_post_direct(sparql_client: httpx.Client) -> None:
+    r = sparql_client.post(
         "/sparql",
         content=PRODUCTS.encode(),
         headers={"Content-Type": "application/sparql-query; charset=utf-8", "Accept": RESULTS_JSON},
@@ -103,8 +144,8 @@ def test_w3c_query_post_direct(client: httpx.Client) -> None:
     assert json_column(r, "p") == expected_products()
 
 
-def test_default_graph_holds_every_dump_triple(client: httpx.Client) -> None:
-    r = client.get("/sparql", params={"query": COUNT_ALL})
+def test_default_graph_holds_every_dump_triple(sparql_client: httpx.Client) -> None:
+    r = sparql_client.get("/sparql", params={"query": COUNT_ALL})
     assert count_of(r) == len(fixture_graph())
 
 
@@ -113,48 +154,48 @@ def _links_count() -> int:
     return len(list(links))
 
 
-def test_w3c_query_dataset_default_graphs_get(client: httpx.Client) -> None:
+def test_w3c_query_dataset_default_graphs_get(sparql_client: httpx.Client) -> None:
     params: list[tuple[str, str | int | float | bool | None]] = [
         ("query", COUNT_ALL), ("default-graph-uri", LINKS_GRAPH), ("default-graph-uri", "http://example.org/none")
     ]
-    assert count_of(client.get("/sparql", params=params)) == _links_count()
+    assert count_of(sparql_client.get("/sparql", params=params)) == _links_count()
 
 
-def test_w3c_query_dataset_default_graphs_post(client: httpx.Client) -> None:
-    r = client.post(
+def test_w3c_query_dataset_default_graphs_post(sparql_client: httpx.Client) -> None:
+    r = sparql_client.post(
         "/sparql", content=COUNT_ALL.encode(), params={"default-graph-uri": LINKS_GRAPH},
         headers={"Content-Type": "application/sparql-query"},
     )
     assert count_of(r) == _links_count()
 
 
-def test_w3c_query_dataset_named_graphs_get_and_post(client: httpx.Client) -> None:
+def test_w3c_query_dataset_named_graphs_get_and_post(sparql_client: httpx.Client) -> None:
     query = "SELECT ?g (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } } GROUP BY ?g"
     for r in (
-        client.get("/sparql", params={"query": query, "named-graph-uri": LINKS_GRAPH}),
-        client.post("/sparql", data={"query": query, "named-graph-uri": LINKS_GRAPH}),
+        sparql_client.get("/sparql", params={"query": query, "named-graph-uri": LINKS_GRAPH}),
+        sparql_client.post("/sparql", data={"query": query, "named-graph-uri": LINKS_GRAPH}),
     ):
         assert json_column(r, "g") == [LINKS_GRAPH]
         assert count_of(r) == _links_count()
     # naming only graphs for GRAPH leaves the default graph empty, as the protocol says
-    r = client.get("/sparql", params={"query": "ASK { ?s ?p ?o }", "named-graph-uri": LINKS_GRAPH})
+    r = sparql_client.get("/sparql", params={"query": "ASK { ?s ?p ?o }", "named-graph-uri": LINKS_GRAPH})
     assert r.json()["boolean"] is False
 
 
-def test_w3c_query_dataset_full_protocol_overrides_from(client: httpx.Client) -> None:
+def test_w3c_query_dataset_full_protocol_overrides_from(sparql_client: httpx.Client) -> None:
     query = "SELECT (COUNT(*) AS ?n) FROM <http://example.org/empty> WHERE { ?s ?p ?o }"
-    assert count_of(client.get("/sparql", params={"query": query})) == 0
-    r = client.get("/sparql", params={"query": query, "default-graph-uri": LINKS_GRAPH})
+    assert count_of(sparql_client.get("/sparql", params={"query": query})) == 0
+    r = sparql_client.get("/sparql", params={"query": query, "default-graph-uri": LINKS_GRAPH})
     assert count_of(r) == _links_count()
 
 
-def test_w3c_query_multiple_dataset_from_in_query(client: httpx.Client) -> None:
+def test_w3c_query_multiple_dataset_from_in_query(sparql_client: httpx.Client) -> None:
     query = f"SELECT (COUNT(*) AS ?n) FROM <{LINKS_GRAPH}> FROM NAMED <{LINKS_GRAPH}> WHERE {{ ?s ?p ?o }}"
-    assert count_of(client.get("/sparql", params={"query": query})) == _links_count()
+    assert count_of(sparql_client.get("/sparql", params={"query": query})) == _links_count()
 
 
-def test_invalid_graph_iri_is_400(client: httpx.Client) -> None:
-    r = client.get("/sparql", params={"query": COUNT_ALL, "default-graph-uri": "not an iri"})
+def test_invalid_graph_iri_is_400(sparql_client: httpx.Client) -> None:
+    r = sparql_client.get("/sparql", params={"query": COUNT_ALL, "default-graph-uri": "not an iri"})
     assert r.status_code == 400
     assert "Traceback" not in r.text
 
@@ -189,8 +230,8 @@ def _label_triples() -> set[pyoxigraph.Triple]:
         ("*/*", RESULTS_JSON, pyoxigraph.QueryResultsFormat.JSON),
     ],
 )
-def test_w3c_query_content_type_select(client: httpx.Client, accept: str, media: str, fmt: object) -> None:
-    r = client.get("/sparql", params={"query": SELECT_LABELS}, headers={"Accept": accept})
+def test_w3c_query_content_type_select(sparql_client: httpx.Client, accept: str, media: str, fmt: object) -> None:
+    r = sparql_client.get("/sparql", params={"query": SELECT_LABELS}, headers={"Accept": accept})
     assert r.status_code == 200, r.text
     assert r.headers["content-type"].split(";")[0] == media
     assert r.headers["x-result-truncated"] == "false"
@@ -205,9 +246,9 @@ def test_w3c_query_content_type_select(client: httpx.Client, accept: str, media:
 
 
 @pytest.mark.parametrize("fmt", ["json", "xml", "csv", "tsv"])
-def test_w3c_query_content_type_ask(client: httpx.Client, fmt: str) -> None:
+def test_w3c_query_content_type_ask(sparql_client: httpx.Client, fmt: str) -> None:
     for query, expected in ((f"ASK {{ <{ALOFISEL}> ?p ?o }}", True), ("ASK { <http://example.org/x> ?p ?o }", False)):
-        r = client.get("/sparql", params={"query": query, "format": fmt})
+        r = sparql_client.get("/sparql", params={"query": query, "format": fmt})
         assert r.status_code == 200, r.text
         if fmt in ("csv", "tsv"):
             assert r.text.strip().lower() == str(expected).lower()
@@ -225,8 +266,8 @@ RDF_CASES = [
 
 
 @pytest.mark.parametrize(("accept", "fmt"), RDF_CASES)
-def test_w3c_query_content_type_describe(client: httpx.Client, accept: str, fmt: pyoxigraph.RdfFormat) -> None:
-    r = client.get("/sparql", params={"query": f"DESCRIBE <{ALOFISEL}>"}, headers={"Accept": accept})
+def test_w3c_query_content_type_describe(sparql_client: httpx.Client, accept: str, fmt: pyoxigraph.RdfFormat) -> None:
+    r = sparql_client.get("/sparql", params={"query": f"DESCRIBE <{ALOFISEL}>"}, headers={"Accept": accept})
     assert r.status_code == 200, r.text
     assert r.headers["content-type"].split(";")[0] == accept
     got = {q.triple for q in pyoxigraph.parse(r.content, fmt)}
@@ -235,9 +276,9 @@ def test_w3c_query_content_type_describe(client: httpx.Client, accept: str, fmt:
 
 
 @pytest.mark.parametrize(("accept", "fmt"), RDF_CASES)
-def test_w3c_query_content_type_construct(client: httpx.Client, accept: str, fmt: pyoxigraph.RdfFormat) -> None:
+def test_w3c_query_content_type_construct(sparql_client: httpx.Client, accept: str, fmt: pyoxigraph.RdfFormat) -> None:
     query = f"CONSTRUCT {{ ?s ?p ?o }} WHERE {{ ?s ?p ?o FILTER(?s = <{SCRIPT_PRODUCT}>) }}"
-    r = client.get("/sparql", params={"query": query}, headers={"Accept": accept})
+    r = sparql_client.get("/sparql", params={"query": query}, headers={"Accept": accept})
     assert r.status_code == 200, r.text
     got = {q.triple for q in pyoxigraph.parse(r.content, fmt)}
     assert got == {t for t in fixture_graph() if t.subject == pyoxigraph.NamedNode(SCRIPT_PRODUCT)}
@@ -248,113 +289,113 @@ def test_w3c_query_content_type_construct(client: httpx.Client, accept: str, fmt
     [("turtle", "text/turtle"), ("ntriples", "application/n-triples"), ("jsonld", "application/ld+json"),
      ("rdfxml", "application/rdf+xml"), ("json", "application/ld+json")],
 )
-def test_format_parameter_for_graphs_overrides_accept(client: httpx.Client, name: str, media: str) -> None:
-    r = client.get(
+def test_format_parameter_for_graphs_overrides_accept(sparql_client: httpx.Client, name: str, media: str) -> None:
+    r = sparql_client.get(
         "/sparql", params={"query": f"DESCRIBE <{ALOFISEL}>", "format": name}, headers={"Accept": "text/csv"}
     )
     assert r.status_code == 200
     assert r.headers["content-type"].split(";")[0] == media
 
 
-def test_not_acceptable_kind_is_406_with_the_choices(client: httpx.Client) -> None:
-    r = client.get("/sparql", params={"query": PRODUCTS}, headers={"Accept": "text/turtle"})
+def test_not_acceptable_kind_is_406_with_the_choices(sparql_client: httpx.Client) -> None:
+    r = sparql_client.get("/sparql", params={"query": PRODUCTS}, headers={"Accept": "text/turtle"})
     assert r.status_code == 406
     assert "application/sparql-results+json" in r.text
-    r = client.get("/sparql", params={"query": f"DESCRIBE <{ALOFISEL}>"}, headers={"Accept": RESULTS_JSON})
+    r = sparql_client.get("/sparql", params={"query": f"DESCRIBE <{ALOFISEL}>"}, headers={"Accept": RESULTS_JSON})
     assert r.status_code == 406
     assert "text/turtle" in r.text
-    r = client.get("/sparql", params={"query": PRODUCTS}, headers={"Accept": "image/png"})
+    r = sparql_client.get("/sparql", params={"query": PRODUCTS}, headers={"Accept": "image/png"})
     assert r.status_code == 406
 
 
-def test_unknown_format_parameter_is_400(client: httpx.Client) -> None:
-    r = client.get("/sparql", params={"query": PRODUCTS, "format": "yaml"})
+def test_unknown_format_parameter_is_400(sparql_client: httpx.Client) -> None:
+    r = sparql_client.get("/sparql", params={"query": PRODUCTS, "format": "yaml"})
     assert r.status_code == 400
     assert "yaml" in r.text and "json" in r.text
     for junk in ("\u00f0/\u00ac", "text/", "a/b/c", "text/csv;q=x"):  # not media types: no lenient */* here
-        assert client.get("/sparql", params={"query": PRODUCTS, "format": junk}).status_code == 400
-        assert client.get("/sparql", params={"format": junk}).status_code == 400
+        assert sparql_client.get("/sparql", params={"query": PRODUCTS, "format": junk}).status_code == 400
+        assert sparql_client.get("/sparql", params={"format": junk}).status_code == 400
 
 
-def test_format_parameter_may_be_a_media_type(client: httpx.Client) -> None:
-    r = client.get("/sparql", params={"query": PRODUCTS, "format": "text/tab-separated-values"})
+def test_format_parameter_may_be_a_media_type(sparql_client: httpx.Client) -> None:
+    r = sparql_client.get("/sparql", params={"query": PRODUCTS, "format": "text/tab-separated-values"})
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/tab-separated-values")
-    r = client.get("/sparql", params={"format": "application/n-triples"})
+    r = sparql_client.get("/sparql", params={"format": "application/n-triples"})
     assert r.status_code == 200 and r.headers["content-type"] == "application/n-triples"
 
 
-def test_markup_in_data_is_returned_as_data(client: httpx.Client) -> None:
+def test_markup_in_data_is_returned_as_data(sparql_client: httpx.Client) -> None:
     query = f"SELECT ?l WHERE {{ <{SCRIPT_PRODUCT}> <http://www.w3.org/2000/01/rdf-schema#label> ?l }}"
-    assert json_column(client.get("/sparql", params={"query": query}), "l") == ["<script>alert(1)</script>"]
-    r = client.get("/sparql", params={"query": query, "format": "xml"})
+    assert json_column(sparql_client.get("/sparql", params={"query": query}), "l") == ["<script>alert(1)</script>"]
+    r = sparql_client.get("/sparql", params={"query": query, "format": "xml"})
     assert "<script>" not in r.text and "&lt;script&gt;" in r.text
 
 
 # --- W3C protocol: bad requests ------------------------------------------------------------
 
 
-def test_w3c_bad_query_method(client: httpx.Client) -> None:
+def test_w3c_bad_query_method(sparql_client: httpx.Client) -> None:
     for method in ("PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"):
-        r = client.request(method, "/sparql", params={"query": PRODUCTS})
+        r = sparql_client.request(method, "/sparql", params={"query": PRODUCTS})
         assert r.status_code == 405
         assert {m.strip() for m in r.headers["allow"].split(",")} == {"GET", "POST"}
-    r = client.request("TRACE", "/sparql")
+    r = sparql_client.request("TRACE", "/sparql")
     assert r.status_code == 405
 
 
-def test_w3c_bad_multiple_queries(client: httpx.Client) -> None:
-    r = client.get("/sparql", params=[("query", "ASK {}"), ("query", PRODUCTS)])
+def test_w3c_bad_multiple_queries(sparql_client: httpx.Client) -> None:
+    r = sparql_client.get("/sparql", params=[("query", "ASK {}"), ("query", PRODUCTS)])
     assert r.status_code == 400
     assert "query" in r.text
-    r = client.post("/sparql", content=b"ASK {}", params={"query": "ASK {}"},
-                    headers={"Content-Type": "application/sparql-query"})
+    r = sparql_client.post("/sparql", content=b"ASK {}", params={"query": "ASK {}"},
+                           headers={"Content-Type": "application/sparql-query"})
     assert r.status_code == 400
 
 
 @pytest.mark.parametrize("content_type", ["text/plain", "application/json", "multipart/form-data; boundary=x"])
-def test_w3c_bad_query_wrong_media_type(client: httpx.Client, content_type: str) -> None:
-    r = client.post("/sparql", content=b"query=ASK%20%7B%7D", headers={"Content-Type": content_type})
+def test_w3c_bad_query_wrong_media_type(sparql_client: httpx.Client, content_type: str) -> None:
+    r = sparql_client.post("/sparql", content=b"query=ASK%20%7B%7D", headers={"Content-Type": content_type})
     assert r.status_code == 415
     assert "application/sparql-query" in r.text
 
 
-def test_w3c_bad_query_missing_form_type(client: httpx.Client) -> None:
-    r = client.post("/sparql", content=b"query=ASK%20%7B%7D")
+def test_w3c_bad_query_missing_form_type(sparql_client: httpx.Client) -> None:
+    r = sparql_client.post("/sparql", content=b"query=ASK%20%7B%7D")
     assert r.status_code == 415
 
 
-def test_w3c_bad_query_non_utf8(client: httpx.Client) -> None:
+def test_w3c_bad_query_non_utf8(sparql_client: httpx.Client) -> None:
     encoded = "SELECT%20*%20WHERE%20%7B%20?s%20?p%20%22%D8%22%20%7D"
-    r = client.get(f"/sparql?query={encoded}")
+    r = sparql_client.get(f"/sparql?query={encoded}")
     assert r.status_code == 400 and "UTF-8" in r.text
-    r = client.post("/sparql", content=f"query={encoded}".encode(),
-                    headers={"Content-Type": f"{FORM}; charset=ISO-8859-1"})
+    r = sparql_client.post("/sparql", content=f"query={encoded}".encode(),
+                           headers={"Content-Type": f"{FORM}; charset=ISO-8859-1"})
     assert r.status_code == 400 and "UTF-8" in r.text
-    r = client.post("/sparql", content='SELECT * WHERE { ?s ?p "é" }'.encode("latin-1"),
-                    headers={"Content-Type": "application/sparql-query"})
+    r = sparql_client.post("/sparql", content='SELECT * WHERE { ?s ?p "é" }'.encode("latin-1"),
+                           headers={"Content-Type": "application/sparql-query"})
     assert r.status_code == 400 and "UTF-8" in r.text
 
 
-def test_w3c_bad_query_syntax_is_a_readable_400(client: httpx.Client) -> None:
+def test_w3c_bad_query_syntax_is_a_readable_400(sparql_client: httpx.Client) -> None:
     for query in ("SELECT * WHERE { ?s ?p }", "SELEKT ?x", "ASK { FILTER( }"):
-        r = client.get("/sparql", params={"query": query})
+        r = sparql_client.get("/sparql", params={"query": query})
         assert r.status_code == 400
         assert r.headers["content-type"].startswith("text/plain")
         assert "not valid SPARQL" in r.text
         assert "Traceback" not in r.text and "Error(" not in r.text
 
 
-def test_common_prefixes_need_no_declaration(client: httpx.Client) -> None:
+def test_common_prefixes_need_no_declaration(sparql_client: httpx.Client) -> None:
     query = f"SELECT ?l WHERE {{ <{ALOFISEL}> a epar:MedicinalProduct ; rdfs:label ?l }}"
-    r = client.get("/sparql", params={"query": query})
+    r = sparql_client.get("/sparql", params={"query": query})
     assert r.status_code == 200, r.text
     assert json_column(r, "l") == ["Alofisel"]
     own = "PREFIX rdfs: <http://example.org/not-rdfs#> ASK { ?s rdfs:label ?l }"
-    assert client.get("/sparql", params={"query": own}).json()["boolean"] is False  # the query's own wins
+    assert sparql_client.get("/sparql", params={"query": own}).json()["boolean"] is False  # the query's own wins
 
 
-def test_syntax_error_has_line_column_and_a_caret(client: httpx.Client) -> None:
-    r = client.post("/sparql", data={"query": "SELECT ?p WHERE {\n  ?p a foo:Thing .\n}"})
+def test_syntax_error_has_line_column_and_a_caret(sparql_client: httpx.Client) -> None:
+    r = sparql_client.post("/sparql", data={"query": "SELECT ?p WHERE {\n  ?p a foo:Thing .\n}"})
     assert r.status_code == 400
     first, text, caret = r.text.rstrip("\n").splitlines()
     assert "line 2, column " in first and "unknown prefix foo:" in first
@@ -362,35 +403,40 @@ def test_syntax_error_has_line_column_and_a_caret(client: httpx.Client) -> None:
     assert len(r.text) < 400
 
 
-def test_relative_iris_resolve_against_the_endpoint(client: httpx.Client, live_server: LiveServer) -> None:
-    r = client.get("/sparql", params={"query": "CONSTRUCT { <s> <p> 1 } WHERE {}"},
-                   headers={"Accept": "application/n-triples"})
+def test_relative_iris_resolve_against_the_endpoint(sparql_client: httpx.Client, backend: Backend) -> None:
+    r = sparql_client.get("/sparql", params={"query": "CONSTRUCT { <s> <p> 1 } WHERE {}"},
+                          headers={"Accept": "application/n-triples"})
     assert r.status_code == 200, r.text
     (triple,) = {q.triple for q in pyoxigraph.parse(r.content, pyoxigraph.RdfFormat.N_TRIPLES)}
-    assert triple.subject == pyoxigraph.NamedNode(live_server.url + "/s")
-    own = client.get("/sparql", params={"query": "BASE <http://example.org/a/> SELECT (<b> AS ?x) {}"})
+    assert triple.subject == pyoxigraph.NamedNode(backend.url + "/s")
+    own = sparql_client.get("/sparql", params={"query": "BASE <http://example.org/a/> SELECT (<b> AS ?x) {}"})
     assert json_column(own, "x") == ["http://example.org/a/b"]
+    # a relative BASE is read against the endpoint, and each declaration against the BASE before it
+    chained = "BASE <a/> PREFIX ex: <c/> BASE <../d/> SELECT (<b> AS ?x) (ex:e AS ?y) {}"
+    r = sparql_client.get("/sparql", params={"query": chained})
+    assert json_column(r, "x") == [backend.url + "/d/b"]
+    assert json_column(r, "y") == [backend.url + "/a/c/e"]
 
 
-def test_missing_or_empty_query(client: httpx.Client) -> None:
-    assert client.post("/sparql", data={"default-graph-uri": LINKS_GRAPH}).status_code == 400
-    assert client.get("/sparql", params={"query": "  "}).status_code == 400
+def test_missing_or_empty_query(sparql_client: httpx.Client) -> None:
+    assert sparql_client.post("/sparql", data={"default-graph-uri": LINKS_GRAPH}).status_code == 400
+    assert sparql_client.get("/sparql", params={"query": "  "}).status_code == 400
 
 
-def test_w3c_update_is_refused_and_data_unchanged(client: httpx.Client) -> None:
-    before = count_of(client.get("/sparql", params={"query": COUNT_ALL}))
+def test_w3c_update_is_refused_and_data_unchanged(sparql_client: httpx.Client) -> None:
+    before = count_of(sparql_client.get("/sparql", params={"query": COUNT_ALL}))
     update = "INSERT DATA { <http://example.org/s> <http://example.org/p> <http://example.org/o> }"
     attempts = [
-        client.get("/sparql", params={"update": update}),
-        client.post("/sparql", data={"update": update}),
-        client.post("/sparql", content=update.encode(), headers={"Content-Type": "application/sparql-update"}),
-        client.post("/sparql", data={"query": update}),
-        client.post("/sparql", data={"update": f"DELETE WHERE {{ <{ALOFISEL}> ?p ?o }}"}),
+        sparql_client.get("/sparql", params={"update": update}),
+        sparql_client.post("/sparql", data={"update": update}),
+        sparql_client.post("/sparql", content=update.encode(), headers={"Content-Type": "application/sparql-update"}),
+        sparql_client.post("/sparql", data={"query": update}),
+        sparql_client.post("/sparql", data={"update": f"DELETE WHERE {{ <{ALOFISEL}> ?p ?o }}"}),
     ]
     assert [r.status_code for r in attempts] == [403, 403, 403, 400, 403]
     assert "read-only" in attempts[0].text
-    assert count_of(client.get("/sparql", params={"query": COUNT_ALL})) == before
-    r = client.get("/sparql", params={"query": "ASK { <http://example.org/s> ?p ?o }"})
+    assert count_of(sparql_client.get("/sparql", params={"query": COUNT_ALL})) == before
+    r = sparql_client.get("/sparql", params={"query": "ASK { <http://example.org/s> ?p ?o }"})
     assert r.json()["boolean"] is False
 
 
@@ -398,46 +444,69 @@ def test_w3c_update_is_refused_and_data_unchanged(client: httpx.Client) -> None:
 
 SD = "http://www.w3.org/ns/sparql-service-description#"
 SHACL = "http://www.w3.org/ns/shacl#"
+RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
+RDFS_SEE_ALSO = "http://www.w3.org/2000/01/rdf-schema#seeAlso"
 
 
-@pytest.mark.parametrize(("accept", "fmt"), RDF_CASES + [("*/*", pyoxigraph.RdfFormat.TURTLE)])
-def test_service_description(client: httpx.Client, live_server: LiveServer, accept: str,
-                             fmt: pyoxigraph.RdfFormat) -> None:
+@dataclass(frozen=True)
+class ServiceDescription:
+    """A service description as triples, and the endpoint it describes."""
+
+    graph: set[pyoxigraph.Triple]
+    endpoint: pyoxigraph.NamedNode
+
+    def objects(self, s: object, p: str) -> set[object]:
+        return {t.object for t in self.graph if t.subject == s and t.predicate.value == p}
+
+    def dataset(self) -> pyoxigraph.NamedNode:
+        (dataset,) = self.objects(self.endpoint, SD + "defaultDataset")
+        assert isinstance(dataset, pyoxigraph.NamedNode)
+        return dataset
+
+
+def service_description(client: httpx.Client, url: str, accept: str, fmt: pyoxigraph.RdfFormat) -> ServiceDescription:
+    """The description ``GET /sparql`` gives the app at ``url``, parsed."""
     r = client.get("/sparql", headers={"Accept": accept})
     assert r.status_code == 200
     graph = {q.triple for q in pyoxigraph.parse(r.content, fmt)}
-    endpoint = pyoxigraph.NamedNode(live_server.url + "/sparql")
+    return ServiceDescription(graph, pyoxigraph.NamedNode(url + "/sparql"))
 
-    def objects(s: pyoxigraph.NamedNode | pyoxigraph.BlankNode, p: str) -> set[object]:
-        return {t.object for t in graph if t.subject == s and t.predicate.value == p}
 
-    assert pyoxigraph.NamedNode(SD + "Service") in objects(endpoint, "http://www.w3.org/1999/02/22-rdf-syntax-ns#type")
-    assert objects(endpoint, SD + "endpoint") == {endpoint}
-    assert objects(endpoint, SD + "supportedLanguage") == {pyoxigraph.NamedNode(SD + "SPARQL11Query")}
+@pytest.mark.parametrize(("accept", "fmt"), RDF_CASES + [("*/*", pyoxigraph.RdfFormat.TURTLE)])
+def test_service_description(sparql_client: httpx.Client, backend: Backend, accept: str,
+                             fmt: pyoxigraph.RdfFormat) -> None:
+    sd = service_description(sparql_client, backend.url, accept, fmt)
+    endpoint = sd.endpoint
+    assert pyoxigraph.NamedNode(SD + "Service") in sd.objects(endpoint, RDF_TYPE)
+    assert sd.objects(endpoint, SD + "endpoint") == {endpoint}
+    assert sd.objects(endpoint, SD + "supportedLanguage") == {pyoxigraph.NamedNode(SD + "SPARQL11Query")}
     json_results = pyoxigraph.NamedNode("http://www.w3.org/ns/formats/SPARQL_Results_JSON")
-    assert json_results in objects(endpoint, SD + "resultFormat")
-    assert not objects(endpoint, SD + "feature")  # federation is off by default
-    (dataset,) = objects(endpoint, SD + "defaultDataset")
-    assert isinstance(dataset, pyoxigraph.NamedNode)
-    assert pyoxigraph.NamedNode(live_server.url + "/.well-known/void") in objects(
-        dataset, "http://www.w3.org/2000/01/rdf-schema#seeAlso"
-    )
-    (default_graph,) = objects(dataset, SD + "defaultGraph")
+    assert json_results in sd.objects(endpoint, SD + "resultFormat")
+    assert not sd.objects(endpoint, SD + "feature")  # federation is off by default
+    dataset = sd.dataset()
+    assert pyoxigraph.NamedNode(backend.url + "/.well-known/void") in sd.objects(dataset, RDFS_SEE_ALSO)
+    (default_graph,) = sd.objects(dataset, SD + "defaultGraph")
     assert isinstance(default_graph, pyoxigraph.NamedNode)
-    (triples,) = objects(default_graph, "http://rdfs.org/ns/void#triples")
-    assert isinstance(triples, pyoxigraph.Literal) and int(triples.value) == len(fixture_graph())
-    names = {n for g in objects(dataset, SD + "namedGraph") if isinstance(g, pyoxigraph.NamedNode)
-             for n in objects(g, SD + "name")}
-    assert names == {pyoxigraph.NamedNode(LINKS_GRAPH)}
     declared = {
-        next(iter(objects(d, SHACL + "prefix"))).value: next(iter(objects(d, SHACL + "namespace"))).value
-        for d in objects(endpoint, SHACL + "declare") if isinstance(d, pyoxigraph.NamedNode)
+        next(iter(sd.objects(d, SHACL + "prefix"))).value: next(iter(sd.objects(d, SHACL + "namespace"))).value
+        for d in sd.objects(endpoint, SHACL + "declare") if isinstance(d, pyoxigraph.NamedNode)
     }
     assert declared == sparql_text.COMMON_PREFIXES
 
 
-def test_browser_without_query_is_sent_to_the_ui(client: httpx.Client) -> None:
-    r = client.get("/sparql", headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"})
+def test_service_description_counts_the_dataset(client: httpx.Client, live_server: LiveServer) -> None:
+    """The sizes come from what the embedded store recorded when it loaded the build (an engine's are not known)."""
+    sd = service_description(client, live_server.url, "application/n-triples", pyoxigraph.RdfFormat.N_TRIPLES)
+    dataset = sd.dataset()
+    (default_graph,) = sd.objects(dataset, SD + "defaultGraph")
+    (triples,) = sd.objects(default_graph, "http://rdfs.org/ns/void#triples")
+    assert isinstance(triples, pyoxigraph.Literal) and int(triples.value) == len(fixture_graph())
+    names = {n for g in sd.objects(dataset, SD + "namedGraph") for n in sd.objects(g, SD + "name")}
+    assert names == {pyoxigraph.NamedNode(LINKS_GRAPH)}
+
+
+def test_browser_without_query_is_sent_to_the_ui(sparql_client: httpx.Client) -> None:
+    r = sparql_client.get("/sparql", headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"})
     assert r.status_code == 303
     assert r.headers["location"] == "/"
 
@@ -450,9 +519,9 @@ def test_service_description_lists_federation_when_allowed(limited_client: httpx
 # --- federation ------------------------------------------------------------------------------
 
 
-def test_service_refused_by_default(client: httpx.Client) -> None:
+def test_service_refused_by_default(sparql_client: httpx.Client) -> None:
     query = "SELECT * WHERE { SERVICE <http://127.0.0.1:1/sparql> { ?s ?p ?o } }"
-    r = client.get("/sparql", params={"query": query})
+    r = sparql_client.get("/sparql", params={"query": query})
     assert r.status_code == 403
     assert "<http://127.0.0.1:1/sparql>" in r.text
 

@@ -15,17 +15,19 @@ from pathlib import Path
 import pyoxigraph
 import pytest
 from conftest import ALOFISEL, EXPLOSIVE_QUERY, LINKS_GRAPH, SERVE_DATA, wait_until
-from engines import oxigraph_engine, virtuoso_engine
+from engines import ENGINES, Engines
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from epar_graph.load import plan
 from epar_graph.serve.negotiation import Format
 from epar_graph.serve.remote_store import RemoteStore
+from epar_graph.serve.settings import Settings
 from epar_graph.serve.store import (
     INFO_FILE,
     RDF_FORMATS,
     RESULT_FORMATS,
+    AnswerCache,
     EncodedResult,
     EncodingStore,
     OxigraphStore,
@@ -137,40 +139,38 @@ UNKNOWN = "https://w3id.org/epar/product/none"
 COUNT_ALL = "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }"
 
 
+#: Opens a store on the fixture build for the contract tests: a scratch directory, and the run's engines.
+Opener = Callable[[Path, Engines], contextlib.AbstractContextManager[SparqlStore]]
+
+
 @contextlib.contextmanager
-def oxigraph_store(tmp: Path) -> Iterator[SparqlStore]:
+def oxigraph_store(tmp: Path, engines: Engines) -> Iterator[SparqlStore]:
     """The embedded store on a copy of the fixture build, with two workers."""
     with OxigraphStore.open(copy_build(tmp / "dist"), store_dir=tmp / "stores", base=BASE, workers=2,
                             default_timeout=20) as s:
         yield s
 
 
-def _engine_store(engine: Callable[[Path, Path], contextlib.AbstractContextManager[str]]) -> Callable[
-    [Path], contextlib.AbstractContextManager[SparqlStore]
-]:
-    """An engine the tests start, holding the fixture build, through :class:`RemoteStore` (``serve --store``)."""
+def _engine_store(name: str) -> Opener:
+    """Engine ``name`` holding the fixture build (the run's, see ``engines``), through :class:`RemoteStore`."""
 
     @contextlib.contextmanager
-    def open_store(tmp: Path) -> Iterator[SparqlStore]:
-        data = copy_build(tmp / "dist")
-        with engine(data, tmp) as endpoint, RemoteStore(endpoint, default_timeout=20,
-                                                        dataset=plan(data).dataset()) as s:
+    def open_store(tmp: Path, engines: Engines) -> Iterator[SparqlStore]:
+        with RemoteStore(engines.endpoint(name), default_timeout=20,
+                         dataset=plan(copy_build(tmp / "dist")).dataset()) as s:
             yield s
 
     return open_store
 
 
 #: Each implementation of :class:`SparqlStore`, opened on the fixture build (``tests/data/serve``).
-STORES: dict[str, Callable[[Path], contextlib.AbstractContextManager[SparqlStore]]] = {
-    "oxigraph": oxigraph_store,
-    "oxigraph-server": _engine_store(oxigraph_engine),
-    "virtuoso": _engine_store(virtuoso_engine),
-}
+STORES: dict[str, Opener] = {"oxigraph": oxigraph_store, **{name: _engine_store(name) for name in ENGINES}}
 
 
 @pytest.fixture(scope="class", params=sorted(STORES))
-def any_store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparqlStore]:
-    with STORES[request.param](tmp_path_factory.mktemp(f"store-{request.param}")) as s:
+def any_store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+              engines: Engines) -> Iterator[SparqlStore]:
+    with STORES[request.param](tmp_path_factory.mktemp(f"store-{request.param}"), engines) as s:
         yield s
 
 
@@ -489,3 +489,43 @@ def test_encode_result_without_row_cap_streams_everything() -> None:
     encoded = encode_result(mem.query("CONSTRUCT WHERE { ?s ?p ?o }"), None, Format.TURTLE, None)
     assert not encoded.truncated and encoded.body is not None
     assert len(list(pyoxigraph.parse(encoded.body, pyoxigraph.RdfFormat.TURTLE))) == 50
+
+
+# --- the answer cache -------------------------------------------------------------------------
+
+
+def _answer(body: bytes) -> EncodedResult:
+    return EncodedResult("solutions", body)
+
+
+def test_answer_cache_keeps_recent_answers_within_its_bytes() -> None:
+    cache = AnswerCache(max_bytes=16 * 1024)
+    keys = [(f"q{n}", "json", None, 10, None, None) for n in range(40)]
+    for n, key in enumerate(keys):
+        cache.put(key, _answer(bytes([n]) * 900))
+    assert cache.get(keys[0]) is None  # the oldest went first
+    assert cache.get(keys[-1]) == _answer(bytes([39]) * 900)
+    kept = [k for k in keys if cache.get(k) is not None]
+    assert 0 < len(kept) * 900 <= 16 * 1024
+    cache.put(("big", "json", None, 10, None, None), _answer(b"x" * 2048))  # over 1/16 of the cache: not kept
+    assert cache.get(("big", "json", None, 10, None, None)) is None
+    cache.put(("file", "json", None, 10, None, None), EncodedResult("solutions", None, path="/tmp/a.answer"))
+    assert cache.get(("file", "json", None, 10, None, None)) is None
+
+
+def test_a_repeated_query_is_answered_from_the_cache(serve_data_dir: Path) -> None:
+    settings = Settings(data_dir=serve_data_dir, workers=1)
+    with OxigraphStore.open(serve_data_dir, store_dir=settings.resolved_store_dir, base=settings.base,
+                            workers=1, slow_workers=0) as store:
+        query = "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }"
+        first = store.query_encoded(query, result_format="json", rdf_format=None, max_rows=10)
+        assert store.answers.hits == 0
+        again = store.query_encoded(query, result_format="json", rdf_format=None, max_rows=10)
+        assert again == first and store.answers.hits == 1
+        other = store.query_encoded(query, result_format="csv", rdf_format=None, max_rows=10)
+        assert other != first and store.answers.hits == 1  # another format is another answer
+        with pytest.raises(SyntaxError):
+            store.query_encoded("SELECT", result_format="json", rdf_format=None, max_rows=10)
+        with pytest.raises(SyntaxError):  # errors are not kept
+            store.query_encoded("SELECT", result_format="json", rdf_format=None, max_rows=10)
+        assert store.answers.hits == 1

@@ -57,3 +57,28 @@ def test_the_cli_prints_the_readable_error(tmp_path: Path) -> None:
                          capture_output=True, text=True)
     assert bad.returncode == 1 and "line 2, column" in bad.stderr and "unknown prefix nope:" in bad.stderr
     assert "Traceback" not in bad.stderr and len(bad.stderr) < 400
+
+
+_REFERENCES = st.sampled_from(["a/", "../b/", "c#", "", "http://example.org/x/y/", "/root/", "?q", "../../z/"])
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), _REFERENCES), max_size=5), st.sampled_from(["s", "../t", "#f", ""]))
+def test_the_query_s_own_base_is_resolved_as_the_parser_would(
+    declarations: list[tuple[bool, str]], reference: str
+) -> None:
+    """Sent with one BASE, first (all Virtuoso takes), a query means what it means with its own declarations."""
+    endpoint = "http://127.0.0.1:8000/sparql"
+    prologue = " ".join(f"BASE <{iri}>" if is_base else f"PREFIX p{n}: <{iri}>"
+                        for n, (is_base, iri) in enumerate(declarations))
+    names = [f"(p{n}:e AS ?p{n})" for n, (is_base, _) in enumerate(declarations) if not is_base]
+    query = f"{prologue}\nSELECT (<{reference}> AS ?x) {' '.join(names)} {{}}"
+    prepared = sparql_text.with_common_prefixes(query, endpoint)
+    assert prepared.text.startswith("BASE <") and prepared.text.upper().count("BASE") == 1
+    (expected,) = pyoxigraph.Store().query(query, base_iri=endpoint)
+    (got,) = pyoxigraph.Store().query(prepared.text)
+    assert got == expected
+    sent = prepared.text.split("\n")[prepared.added_lines :]
+    assert sent[1:] == query.split("\n")[1:]
+    if all(is_base for is_base, _ in declarations):  # a BASE becomes blanks: columns stay where they were
+        assert len(sent[0]) == len(query.split("\n")[0])

@@ -12,6 +12,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import pyoxigraph
+from pyoxigraph import RdfFormat
+
 from epar_graph.namespaces import PREFIXES
 
 #: Prefixes every query may use undeclared.
@@ -40,16 +43,61 @@ def with_common_prefixes(query: str, base: str | None = None) -> Prepared:
     """The query with the common prefixes it does not declare itself, and ``base`` as its base IRI.
 
     A base lets a query use relative IRIs (``<s>``): the protocol endpoint passes its own URL, as
-    the SPARQL Protocol's tests expect. A query's own ``BASE`` comes later in the prologue, so it
-    still wins (a relative one is resolved against ours, as RFC 3986 says).
+    the SPARQL Protocol's tests expect. A query's own ``BASE`` still wins (a relative one resolved
+    against ours, as RFC 3986 says), but it is resolved here and sent as the one ``BASE``, first:
+    Virtuoso refuses a ``BASE`` anywhere else in the prologue, or a second one.
     """
     declared = {m[1] or "" for m in _DECLARED.finditer(query)}
     lines = [f"PREFIX {p}: <{iri}>" for p, iri in COMMON_PREFIXES.items() if p not in declared]
     if base is not None and not _NOT_IRI.search(base):
+        own = _resolve_prologue(query, base)
+        if own is not None:
+            query, base = own
         lines.insert(0, f"BASE <{base}>")
     if not lines:
         return Prepared(query, 0)
     return Prepared("\n".join(lines) + "\n" + query, len(lines))
+
+
+#: One declaration of a prologue, after any white space and comments: ``BASE <iri>`` or ``PREFIX p: <iri>``.
+_DECLARATION = re.compile(
+    r"(?:\s|#[^\n\r]*)*(?:(?P<base>BASE)|PREFIX\s*(?:[A-Za-z][\w.-]*)?\s*:)\s*<(?P<iri>[^<>\"{}|^`\\\x00-\x20]*)>",
+    re.IGNORECASE,
+)
+
+
+def _resolve_prologue(query: str, base: str) -> tuple[str, str] | None:
+    """The query without its ``BASE`` declarations, and the base its body is read against.
+
+    Each ``BASE`` is resolved against the one before it (the first against ``base``), and each
+    ``PREFIX`` IRI against the base in force where it stands, so the text means what it meant
+    with its own declarations. A ``BASE`` becomes blanks of the same length, so a syntax error
+    is still reported at the line and column the client wrote. ``None`` when the query declares
+    no ``BASE`` (or one that cannot be read: the parser then says what is wrong with it).
+    """
+    parts: list[str] = []
+    position = 0
+    seen_base = False
+    while (m := _DECLARATION.match(query, position)) is not None:
+        resolved = resolve_iri(base, m["iri"])
+        if resolved is None:
+            return None
+        if m["base"]:
+            seen_base, base = True, resolved
+            parts += [query[position : m.start("base")], re.sub(r"[^\n\r]", " ", query[m.start("base") : m.end()])]
+        else:
+            parts += [query[position : m.start("iri")], resolved, ">"]
+        position = m.end()
+    return ("".join(parts) + query[position:], base) if seen_base else None
+
+
+def resolve_iri(base: str, reference: str) -> str | None:
+    """``reference`` resolved against ``base`` as the query parser does (RFC 3986); None if either is no IRI."""
+    try:
+        (quad,) = pyoxigraph.parse(f"<{reference}> <{base}> <{base}> .".encode(), RdfFormat.TURTLE, base_iri=base)
+    except (SyntaxError, ValueError):
+        return None
+    return quad.subject.value if isinstance(quad.subject, pyoxigraph.NamedNode) else None
 
 
 def _short(expected: str) -> str:
@@ -58,6 +106,17 @@ def _short(expected: str) -> str:
     text = re.sub(r"\[[^\]]{40,}\]", "a name", text)
     text = re.sub(r"'\\u\{[0-9A-Fa-f]+\}'\s*\.\.=\s*'\\u\{[0-9A-Fa-f]+\}'", "", text)
     return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 1] + "…"
+
+
+#: How parsers say a prefix was not declared: pyoxigraph's words, then Virtuoso's.
+_UNKNOWN_PREFIX = ("Prefix not found", "Undefined namespace prefix")
+_PNAME_BEFORE = re.compile(r"([A-Za-z][\w.-]*)?:[\w.-]*\s*$")
+_PNAME_AT = re.compile(r"([A-Za-z][\w.-]*)?:")
+
+
+def _prefixed_name_at(text: str, column: int) -> re.Match[str] | None:
+    """The prefixed name ending at ``column`` (where pyoxigraph points) or starting there (Virtuoso)."""
+    return _PNAME_BEFORE.search(text[:column]) or _PNAME_AT.match(text, column)
 
 
 def explain(error: Exception, prepared: Prepared, original: str) -> str:
@@ -74,8 +133,8 @@ def explain(error: Exception, prepared: Prepared, original: str) -> str:
     text = lines[line - 1]
     caret_at = max(0, min(column - 1, len(text)))
     what = _short(m[3])
-    if "Prefix not found" in m[3]:
-        used = re.search(r"([A-Za-z][\w.-]*)?:[\w.-]*\s*$", text[:caret_at])
+    if any(words in m[3] for words in _UNKNOWN_PREFIX):
+        used = _prefixed_name_at(text, caret_at)
         name = (used[1] or "") if used else ""
         what = f"unknown prefix {name}: (declare it: PREFIX {name}: <…>)"
         caret_at = used.start() if used else caret_at

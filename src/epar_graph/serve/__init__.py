@@ -253,6 +253,7 @@ def open_embedded(settings: Settings) -> FollowingStore:
             default_timeout=settings.query_timeout,
             slow_workers=settings.slow_workers,
             fast_lane_seconds=settings.fast_lane_seconds,
+            answer_cache_bytes=settings.answer_cache_mb * 1024 * 1024,
         )
 
     return FollowingStore(settings.data_dir, open_release, interval=settings.follow_seconds)
@@ -304,10 +305,8 @@ def run_server(
 
     Exit 2 when ``data`` has no dump (a usage error), 1 when the dump is broken.
     """
-    import uvicorn
-
     from epar_graph.release import find_dump
-    from epar_graph.serve.store import StoreError, no_dump
+    from epar_graph.serve.store import StoreError, ensure_store, no_dump
 
     if data is None:
         data = config.DEFAULT_OUT
@@ -328,29 +327,38 @@ def run_server(
         return _serve_remote(settings, host, port, access_log)
     print(f"Loading {data}/ into the query store (reused while the dump is unchanged)…", file=sys.stderr)
     try:
-        store = open_embedded(settings)
+        info = ensure_store(data.resolve(), settings.resolved_store_dir, settings.iris.base)
     except StoreError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_DATA
-    try:
-        app = create_app(settings, store)
-        print(f"Serving {store.info.triples} triples on http://{host}:{port}/ (SPARQL at /sparql)", file=sys.stderr)
-        if settings.follow_seconds > 0:
-            print(f"A new build in {data}/ is served as soon as it is loaded (checked every "
-                  f"{settings.follow_seconds:g} s).", file=sys.stderr)
-        from epar_graph.serve.limits import uvicorn_options
+    print(f"Serving {info.triples} triples on http://{host}:{port}/ (SPARQL at /sparql), "
+          f"{settings.processes} server process(es)", file=sys.stderr)
+    if settings.follow_seconds > 0:
+        print(f"A new build in {data}/ is served as soon as it is loaded (checked every "
+              f"{settings.follow_seconds:g} s).", file=sys.stderr)
+    return _run(settings, host, port, access_log)
 
-        uvicorn.run(app, host=host, port=port, log_level="info", access_log=access_log, **uvicorn_options(settings))
+
+def _run(settings: Settings, host: str, port: int, access_log: bool) -> int:
+    """Serve on ``host:port`` with ``settings.processes`` processes (see ``serve/replicas.py``)."""
+    from epar_graph.serve.replicas import bind, run_replica, serve_replicas
+
+    try:
+        sock = bind(host, port)
+    except OSError as exc:
+        print(f"error: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if settings.processes > 1:
+        return serve_replicas(settings, sock, access_log)
+    try:
+        run_replica(settings, sock, access_log)
     finally:
-        store.close()
+        sock.close()
     return EXIT_OK
 
 
 def _serve_remote(settings: Settings, host: str, port: int, access_log: bool) -> int:
     """Serve with an existing engine as the store; an engine that is down now only delays answers (503)."""
-    import uvicorn
-
-    from epar_graph.serve.limits import uvicorn_options
     from epar_graph.serve.remote_store import RemoteStore
     from epar_graph.serve.store import QueryFailed, QueryTimeout
 
@@ -365,7 +373,6 @@ def _serve_remote(settings: Settings, host: str, port: int, access_log: bool) ->
             probe.query("ASK { }")
         except (QueryFailed, QueryTimeout, ValueError) as exc:
             print(f"warning: {exc}; pages answer 503 until it does", file=sys.stderr)
-    app = create_app(settings)  # the store is opened in the app's lifespan, on its event loop
-    print(f"Serving {settings.store_url} on http://{host}:{port}/ (SPARQL at /sparql)", file=sys.stderr)
-    uvicorn.run(app, host=host, port=port, log_level="info", access_log=access_log, **uvicorn_options(settings))
-    return EXIT_OK
+    print(f"Serving {settings.store_url} on http://{host}:{port}/ (SPARQL at /sparql), "
+          f"{settings.processes} server process(es)", file=sys.stderr)
+    return _run(settings, host, port, access_log)

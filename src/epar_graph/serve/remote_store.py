@@ -277,7 +277,7 @@ class RemoteStore:
             ) as response:
                 self._learn(response)
                 if response.status_code != 200:
-                    self._check_status(response.status_code, b"".join(islice(response.iter_bytes(), 16)))
+                    self._check_status(response.status_code, b"".join(islice(response.iter_bytes(), 16)), sparql)
                 chunks = _deadline_chunks(response.iter_bytes(), deadline, seconds)
                 answer = _read_answer(_media_type(response), chunks, max_rows, self.max_answer_bytes)
                 return _as_asked(answer, query_form(sparql))
@@ -302,7 +302,8 @@ class RemoteStore:
             ) as response:
                 self._learn(response)
                 if response.status_code != 200:
-                    self._check_status(response.status_code, await _aread_capped(response.aiter_bytes(), 64 << 10))
+                    body = await _aread_capped(response.aiter_bytes(), 64 << 10)
+                    self._check_status(response.status_code, body, sparql)
                 chunks = await _aread_lines_or_bytes(response.aiter_bytes(), _media_type(response), max_rows,
                                                      self.max_answer_bytes)
                 answer = _read_answer(_media_type(response), iter(chunks), max_rows, self.max_answer_bytes)
@@ -320,11 +321,11 @@ class RemoteStore:
             self._aclient_loop = loop
         return self._aclient
 
-    def _check_status(self, status: int, body: bytes) -> None:
+    def _check_status(self, status: int, body: bytes, sparql: str) -> None:
         """Turn an engine's error status into ours (the first line of its message kept, for the log and the client)."""
         text = _first_line(body)
         if status == 400:  # what a SPARQL engine says of a query it cannot parse (an update, too)
-            raise SyntaxError(text)
+            raise _syntax_error(text, sparql)
         if status in (502, 503, 504):
             raise EngineUnavailable(f"the store at {self.endpoint} is unavailable (HTTP {status}: {text})")
         raise EngineFailed(f"the store at {self.endpoint} failed (HTTP {status}: {text})")
@@ -364,6 +365,41 @@ def _media_type(response: httpx.Response) -> str:
 def _first_line(body: bytes) -> str:
     text = body[:2000].decode("utf-8", "replace").strip()
     return (text.splitlines() or ["(no message)"])[0][:300]
+
+
+#: Virtuoso's report of a query it cannot compile: ``… SPARQL compiler, line N: what at 'token' before 'next'``
+#: (line 0 when it cannot tell).
+_VIRTUOSO_SYNTAX = re.compile(r"SPARQL compiler, line (\d+): (.*?)(?: at '(.*)' before '(.*)'| at '(.*)')?$")
+
+
+def _syntax_error(message: str, sparql: str) -> SyntaxError:
+    """The engine's complaint about ``sparql`` (the text it was sent), positioned as pyoxigraph positions its own.
+
+    ``error at LINE:COLUMN: what`` is what the endpoint turns into a line, a column and a caret in
+    the query as the client wrote it, so a mistake reads the same whichever store is behind it.
+    Virtuoso names the line and the token it stopped at; the token is looked for on that line.
+    """
+    m = _VIRTUOSO_SYNTAX.search(message)
+    if m is None:
+        return SyntaxError(message)
+    what = message[m.start(2) :]
+    token, after = (m[3], m[4]) if m[3] is not None else (m[5], None)
+    lines = sparql.split("\n")
+    line = int(m[1])
+    if not token or not 1 <= line <= len(lines):
+        return SyntaxError(what)
+    column = _find_token(lines[line - 1], token, after)
+    return SyntaxError(what if column is None else f"error at {line}:{column + 1}: {what}")
+
+
+def _find_token(text: str, token: str, after: str | None) -> int | None:
+    """Where ``token`` stands in ``text``: before ``after`` if it is there too, else its first occurrence."""
+    if after:
+        found = re.search(re.escape(token) + r"\s*" + re.escape(after), text)
+        if found is not None:
+            return found.start()
+    index = text.find(token)
+    return index if index >= 0 else None
 
 
 def _deadline_chunks(chunks: Iterator[bytes], deadline: float, seconds: float) -> Iterator[bytes]:

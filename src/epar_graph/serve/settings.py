@@ -31,7 +31,18 @@ ENV_VARS = {
     "max_connections": "EPAR_MAX_CONNECTIONS",
     "max_header_bytes": "EPAR_MAX_HEADER_BYTES",
     "follow_seconds": "EPAR_FOLLOW_SECONDS",
+    "processes": "EPAR_SERVER_PROCESSES",
+    "answer_cache_mb": "EPAR_ANSWER_CACHE_MB",
 }
+
+
+def default_processes() -> int:
+    """One server process per core the server may use, at most 4 (measured: ``benchmarks/serve_load.py``)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, 4))
 
 
 class SettingsError(ValueError):
@@ -82,6 +93,10 @@ class Settings:
     max_header_bytes: int = 16 * 1024
     #: How often the embedded store looks for a new build in ``data_dir`` (``serve/following.py``); 0: never.
     follow_seconds: float = 2.0
+    #: Server processes sharing the listening socket (``serve/replicas.py``), each with ``workers`` query workers.
+    processes: int = field(default_factory=lambda: default_processes())
+    #: Megabytes of answers each store keeps for repeated queries (``AnswerCache`` in ``serve/store.py``); 0: none.
+    answer_cache_mb: int = 64
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "base", self._resolved_base())
@@ -99,6 +114,10 @@ class Settings:
             raise SettingsError(f"fast lane seconds must be positive, got {self.fast_lane_seconds}")
         if self.max_connections < 4:
             raise SettingsError(f"max connections must be at least 4, got {self.max_connections}")
+        if self.answer_cache_mb < 0:
+            raise SettingsError(f"answer cache megabytes must be 0 (off) or more, got {self.answer_cache_mb}")
+        if self.processes < 1:
+            raise SettingsError(f"server processes must be at least 1, got {self.processes}")
         if self.follow_seconds < 0:
             raise SettingsError(f"follow seconds must be 0 (off) or more, got {self.follow_seconds}")
         if self.max_header_bytes < 1024:
@@ -143,7 +162,8 @@ def _parse_env(name: str, var: str, raw: str) -> Any:
     try:
         if name in ("query_timeout", "fast_lane_seconds", "follow_seconds"):
             return float(raw)
-        if name in ("max_rows", "max_request_bytes", "workers", "slow_workers", "max_connections", "max_header_bytes"):
+        if name in ("max_rows", "max_request_bytes", "workers", "slow_workers", "max_connections", "max_header_bytes",
+                    "processes", "answer_cache_mb"):
             return int(raw)
     except ValueError:
         raise SettingsError(f"{var}={raw!r} is not a number") from None

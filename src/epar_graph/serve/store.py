@@ -463,6 +463,57 @@ def _spool(encoded: EncodedResult, spool_dir: str | None) -> EncodedResult:
     return EncodedResult(encoded.kind, None, encoded.truncated, path=path)
 
 
+class AnswerCache:
+    """Recent answers of one store, by request, bounded in bytes (least recently used go first).
+
+    A release never changes, so an answer stays right for the life of the store it
+    came from; a new release gets a new store and so an empty cache. A repeated
+    query (an example, a page's lookup, a client polling) then costs no trip to a
+    worker. Answers handed over as files, errors and timeouts are not kept.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.hits = 0
+        self._size = 0
+        self._answers: collections.OrderedDict[tuple[object, ...], EncodedResult] = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(request: _Request) -> tuple[object, ...]:
+        graphs = tuple(request.default_graph) if request.default_graph is not None else None
+        named = tuple(request.named_graphs) if request.named_graphs is not None else None
+        return (request.sparql, request.result_format, request.rdf_format, request.max_rows, graphs, named)
+
+    def get(self, key: tuple[object, ...]) -> EncodedResult | None:
+        with self._lock:
+            found = self._answers.get(key)
+            if found is not None:
+                self._answers.move_to_end(key)
+                self.hits += 1
+            return found
+
+    @staticmethod
+    def _cost(key: tuple[object, ...], encoded: EncodedResult) -> int:
+        return len(encoded.body or b"") + len(str(key[0]))
+
+    def put(self, key: tuple[object, ...], encoded: EncodedResult) -> None:
+        if encoded.path is not None or encoded.body is None or self._cost(key, encoded) > self.max_bytes // 16:
+            return
+        with self._lock:
+            if key in self._answers:
+                return
+            self._answers[key] = encoded
+            self._size += self._cost(key, encoded)
+            while self._size > self.max_bytes:
+                old_key, old = self._answers.popitem(last=False)
+                self._size -= self._cost(old_key, old)
+
+
+#: Bytes of answers each store keeps for repeated queries (see :class:`AnswerCache`).
+ANSWER_CACHE_BYTES = 64 * 1024 * 1024
+
+
 @dataclass(frozen=True)
 class _Reply:
     encoded: EncodedResult | None = None
@@ -1022,10 +1073,12 @@ class OxigraphStore:
         default_timeout: float = 30.0,
         slow_workers: int = 0,
         fast_lane_seconds: float = 0.25,
+        answer_cache_bytes: int = ANSWER_CACHE_BYTES,
     ) -> None:
         self.info = info
         self.default_timeout = default_timeout
         self._local = pyoxigraph.Store.read_only(str(info.path))
+        self.answers = AnswerCache(answer_cache_bytes)
         self._pool = WorkerPool(info.path, workers, slow_slots=slow_workers, fast_lane_seconds=fast_lane_seconds)
 
     @classmethod
@@ -1039,6 +1092,7 @@ class OxigraphStore:
         default_timeout: float = 30.0,
         slow_workers: int = 0,
         fast_lane_seconds: float = 0.25,
+        answer_cache_bytes: int = ANSWER_CACHE_BYTES,
     ) -> OxigraphStore:
         """Load (or reuse) the store for ``data_dir`` and start its workers."""
         info = ensure_store(data_dir, store_dir if store_dir is not None else data_dir / ".store", base)
@@ -1048,6 +1102,7 @@ class OxigraphStore:
             default_timeout=default_timeout,
             slow_workers=slow_workers,
             fast_lane_seconds=fast_lane_seconds,
+            answer_cache_bytes=answer_cache_bytes,
         )
 
     # SparqlStore ---------------------------------------------------------------------------
@@ -1119,7 +1174,13 @@ class OxigraphStore:
     ) -> EncodedResult:
         """The answer serialised in the named format (see :func:`encode_result`), at most ``max_rows`` rows."""
         request = _request(sparql, result_format, rdf_format, max_rows, default_graph, named_graphs)
-        return _unwrap(self._pool.run(request, self.default_timeout if timeout is None else timeout))
+        key = AnswerCache.key(request)
+        cached = self.answers.get(key)
+        if cached is not None:
+            return cached
+        encoded = _unwrap(self._pool.run(request, self.default_timeout if timeout is None else timeout))
+        self.answers.put(key, encoded)
+        return encoded
 
     async def aquery_encoded(
         self,
@@ -1134,8 +1195,14 @@ class OxigraphStore:
     ) -> EncodedResult:
         """:meth:`query_encoded` for the event loop; a long answer comes as a file (``EncodedResult.path``)."""
         request = _request(sparql, result_format, rdf_format, max_rows, default_graph, named_graphs)
+        key = AnswerCache.key(request)
+        cached = self.answers.get(key)
+        if cached is not None:
+            return cached
         request = dataclasses.replace(request, spool_dir=self._pool.spool_dir)
-        return _unwrap(await self._pool.arun(request, self.default_timeout if timeout is None else timeout))
+        encoded = _unwrap(await self._pool.arun(request, self.default_timeout if timeout is None else timeout))
+        self.answers.put(key, encoded)
+        return encoded
 
     # lifecycle -----------------------------------------------------------------------------
 
