@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pyoxigraph
 import pytest
-from conftest import ALOFISEL
+from conftest import ALOFISEL, wait_until
 from engines import (
     ENGINES,
     Engines,
@@ -212,23 +212,38 @@ def test_load_puts_a_release_into_the_engine_and_switches_without_a_mixture(
         with open(newer / "epar.nt", "a", encoding="utf-8") as f:
             f.writelines(f'<https://w3id.org/epar/product/EMEA-H-C-{n:06d}> {label} "N{n}" .\n' for n in range(added))
         seen: set[int] = set()
+        failures: list[str] = []
         stop = threading.Event()
+        settings = Settings(data_dir=newer, workers=1, store_url=url + "/query")
 
-        def poll() -> None:
-            with RemoteStore(url + "/query", default_timeout=30, dataset=plan(newer).dataset()) as watcher:
-                while not stop.is_set():
-                    seen.add(_count(watcher))
+        def client(app_url: str) -> None:  # one of 8 clients of `serve --store` during the load
+            with httpx.Client(base_url=app_url, timeout=60) as c:
+                for _ in range(20_000):  # bounded; ends when the load does
+                    if stop.is_set():
+                        return
+                    r = c.get("/sparql", params={"query": "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }"},
+                              headers={"accept": JSON})
+                    if r.status_code != 200:
+                        failures.append(f"{r.status_code} {r.text[:200]}")
+                    else:
+                        seen.add(int(r.json()["results"]["bindings"][0]["n"]["value"]))
 
-        watcher = threading.Thread(target=poll, daemon=True)
-        watcher.start()
-        try:
-            loaded = _cli("load", str(newer), "--to", url + "/store")
-        finally:
-            stop.set()
-            watcher.join(timeout=60)
+        with app_server(create_app(settings)) as app_url:
+            clients = [threading.Thread(target=client, args=(app_url,), daemon=True) for _ in range(8)]
+            for t in clients:
+                t.start()
+            try:
+                assert wait_until(lambda: old in seen, 30)
+                loaded = _cli("load", str(newer), "--to", url + "/store")
+                assert wait_until(lambda: old + added in seen, 30)
+            finally:
+                stop.set()
+                for t in clients:
+                    t.join(timeout=60)
         assert loaded.returncode == 0, loaded.stderr
+        assert failures == []
         assert _count(store) == old + added
-        assert seen and seen <= {old, old + added}, seen
+        assert seen == {old, old + added}, seen  # each answer whole: the old release or the new
         with RemoteStore(url + "/query") as everything:  # no dataset: every graph the engine holds
             staged = _rows(everything.query("SELECT DISTINCT ?g WHERE { GRAPH ?g { ?s ?p ?o } }"))
         assert not [g for (g,) in staged if "/graph/release/" in g], staged

@@ -101,8 +101,9 @@ class SelectiveGZip:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "") if scope["type"] == "http" else ""
-        if path.startswith(self.file_paths) and path != "/downloads/":
-            await self.app(scope, receive, send)
+        accepts_gzip = "gzip" in (_header(scope, b"accept-encoding") or "")
+        if not accepts_gzip or (path.startswith(self.file_paths) and path != "/downloads/"):
+            await self.app(scope, receive, send)  # nothing to compress: skip buffering the answer's start
         else:
             await self.gzip(scope, receive, send)
 
