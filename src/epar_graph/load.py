@@ -1,12 +1,13 @@
 """Put a release into an existing SPARQL engine, then switch to it in one step.
 
 ``epar-graph load RELEASE_DIR --to URL`` is for users whose triple store outgrew one process
-(``serve --store`` then queries it). Each dump lands in a graph of its own: the main one in
-``<base>graph/epar``, each link set in ``<base>graph/links-…``, the history in
-``<base>graph/changes``. Engines disagree about a default graph (Virtuoso has none of its own),
-so ``serve`` names the dataset in every query instead (:class:`~epar_graph.serve.remote_store.Dataset`):
-all of these graphs as the default graph, the link sets and the history as named graphs,
-which is how the embedded store holds them.
+(``serve --store`` then queries it). The release lands as the embedded store holds it: the
+whole of it (main dump, link sets, history) in ``<base>graph/epar``, and each link set and the
+history also in a graph of its own (``<base>graph/links-…``, ``<base>graph/changes``). Engines
+disagree about a default graph (Virtuoso has none of its own), so ``serve`` names the dataset in
+every query instead (:class:`~epar_graph.serve.remote_store.Dataset`): ``<base>graph/epar`` as
+the default graph, the others as named graphs. ``<base>graph/registry`` lists our graphs, so a
+load finds those to drop without scanning every quad in the engine.
 
 Why two steps: a release is first written, file by file, into staging graphs named by its
 version (``<base>graph/release/<version>/<file>``) through the SPARQL 1.1 Graph Store HTTP
@@ -31,6 +32,7 @@ import httpx
 
 from epar_graph import release
 from epar_graph.iris import Minter
+from epar_graph.namespaces import RDF, SD
 
 if TYPE_CHECKING:
     from epar_graph.serve.remote_store import Dataset
@@ -89,24 +91,47 @@ class Plan:
     parts: tuple[Part, ...]
     base: str
 
+    @property
+    def main(self) -> str:
+        """The public graph that holds the whole release, as the embedded store's default graph does."""
+        return self.parts[0].public
+
+    @property
+    def registry(self) -> str:
+        """The small graph that lists our graphs in the engine, so finding them needs no scan of every quad."""
+        return f"{self.base}graph/registry"
+
     def stale(self, present: Iterable[str]) -> list[str]:
         """Our graphs in the engine that this release does not have (a link set since dropped, old staging)."""
         ours = f"{self.base}graph/"
-        keep = {p.public for p in self.parts} | {p.staging for p in self.parts}
+        keep = {p.public for p in self.parts} | {p.staging for p in self.parts} | {self.registry}
         return sorted(g for g in present if g.startswith(ours) and g not in keep)
 
+    def _registered(self, graphs: Iterable[str]) -> str:
+        rows = " ".join(f"<{g}> {RDF.type} {SD.NamedGraph} ." for g in graphs)
+        return f"INSERT DATA {{ GRAPH <{self.registry}> {{ {rows} }} }}"
+
+    def register_staging(self) -> str:
+        """Recorded before staging starts: a load that dies half-way leaves graphs the next one can find."""
+        return self._registered(p.staging for p in self.parts)
+
     def switch(self, stale: Iterable[str] = ()) -> str:
-        """The one update request that makes the staged release the public one (``stale``: graphs it drops)."""
+        """The one update request that makes the staged release the public one (``stale``: graphs it drops).
+
+        The main public graph gets every dump (a graph is a set: a triple in two dumps counts once, as in
+        the embedded store's default graph); each link set and the history also get a graph of their own.
+        """
         ops = [f"DROP SILENT GRAPH <{g}>" for g in stale]
         ops += [f"COPY <{p.staging}> TO <{p.public}>" for p in self.parts]
+        ops += [f"ADD <{p.staging}> TO <{self.main}>" for p in self.parts[1:]]
+        ops += [f"DROP SILENT GRAPH <{self.registry}>", self._registered(p.public for p in self.parts)]
         return " ;\n".join(ops)
 
     def dataset(self) -> Dataset:
-        """What ``serve --store`` names in each query: every graph as the default, all but the main one named."""
+        """What ``serve --store`` names in each query: the main graph as the default, the others as named."""
         from epar_graph.serve.remote_store import Dataset
 
-        public = tuple(p.public for p in self.parts)
-        return Dataset(default=public, named=public[1:])
+        return Dataset(default=(self.main,), named=tuple(p.public for p in self.parts[1:]))
 
     def cleanup(self) -> str:
         return " ;\n".join(f"DROP SILENT GRAPH <{p.staging}>" for p in self.parts)
@@ -157,11 +182,13 @@ def load(release_dir: Path, engine: Engine, *, timeout: float = 3600.0) -> Plan:
             # dumps go out signed on their first try (a stream cannot be sent twice)
             _send(client, "GET", engine.graph_store, "logging in", kept, params={"graph": the_plan.parts[0].staging},
                   ok=(200, 404))
+        _send(client, "POST", engine.update, "recording the staging graphs", kept,
+              data={"update": the_plan.register_staging()}, headers=update)
         for part in the_plan.parts:
             with _plain(part.path) as body:
                 _send(client, "PUT", engine.graph_store, f"staging {part.path.name}", kept,
                       params={"graph": part.staging}, content=body, headers={"content-type": "application/n-triples"})
-        present = _graphs(client, engine, kept)
+        present = _graphs(client, engine, the_plan.registry, kept)
         _send(client, "POST", engine.update, "switching to the new release", kept,
               data={"update": the_plan.switch(the_plan.stale(present))}, headers=update)
         _send(client, "POST", engine.update, "dropping the staging graphs",
@@ -170,17 +197,19 @@ def load(release_dir: Path, engine: Engine, *, timeout: float = 3600.0) -> Plan:
     return the_plan
 
 
-def _graphs(client: httpx.Client, engine: Engine, state: str) -> list[str]:
-    """The named graphs the engine holds now (to drop ours that the new release no longer has)."""
-    query = "SELECT DISTINCT ?g WHERE { GRAPH ?g { ?s ?p ?o } }"
+def _graphs(client: httpx.Client, engine: Engine, registry: str, state: str) -> list[str]:
+    """Our graphs the engine holds now, as the registry lists them (to drop those the new release lacks)."""
+    query = f"SELECT DISTINCT ?g WHERE {{ GRAPH <{registry}> {{ ?g a {SD.NamedGraph} }} }}"
+    why = ""
     try:
         response = client.post(engine.query, data={"query": query},
                                headers={"accept": "application/sparql-results+json"})
+        why = f" (HTTP {response.status_code}: {response.text.strip()[:200]})"
         rows = response.json()["results"]["bindings"] if response.status_code == 200 else None
     except (httpx.HTTPError, ValueError, KeyError, TypeError):
         rows = None
     if rows is None:
-        raise LoadError(f"listing the engine's graphs: {engine.query} gave no SPARQL JSON answer{state}")
+        raise LoadError(f"listing the engine's graphs: {engine.query} gave no SPARQL JSON answer{why}{state}")
     return [r["g"]["value"] for r in rows if isinstance(r, dict) and "g" in r]
 
 
