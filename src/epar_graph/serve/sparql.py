@@ -100,10 +100,32 @@ def check_limiter(request: Request) -> anyio.CapacityLimiter:
     return limiter
 
 
+#: Short queries whose checks and prepared text are remembered: the same query asked again (a page's
+#: lookup, an example, a polling client) skips both. Each entry is at most INLINE_CHECK_CHARS long.
+REMEMBERED_QUERIES = 2048
+
+
+@functools.lru_cache(maxsize=REMEMBERED_QUERIES)
+def _checked(query: str, allowlist: frozenset[str]) -> querycheck.Refusal | None:
+    return querycheck.check(query, allowlist)
+
+
+@functools.lru_cache(maxsize=REMEMBERED_QUERIES)
+def _prepared(query: str, endpoint: str) -> sparql_text.Prepared:
+    return sparql_text.with_common_prefixes(query, endpoint)
+
+
+def prepare(query: str, endpoint: str) -> sparql_text.Prepared:
+    """The text sent to the store (common prefixes, the endpoint as base), remembered for short queries."""
+    if len(query) <= INLINE_CHECK_CHARS:
+        return _prepared(query, endpoint)
+    return sparql_text.with_common_prefixes(query, endpoint)
+
+
 async def check_query(request: Request, query: str, settings: Settings) -> None:
     """Raise ProtocolError (400 shape, 403 federation) for a query no worker should see."""
     if len(query) <= INLINE_CHECK_CHARS:
-        refusal = querycheck.check(query, settings.service_allowlist)
+        refusal = _checked(query, settings.service_allowlist)
     else:
         refusal = await anyio.to_thread.run_sync(
             querycheck.check, query, settings.service_allowlist, limiter=check_limiter(request)
@@ -263,7 +285,7 @@ async def answer_query(request: Request) -> Response:
             raise ProtocolError(406, _not_acceptable_message())
         await check_query(request, req.query, settings)
         original = req.query
-        prepared = sparql_text.with_common_prefixes(original, endpoint_iri(request))
+        prepared = prepare(original, endpoint_iri(request))
         req = dataclasses.replace(req, query=prepared.text)
         encoded = await _run(store, settings, req, result_choice, graph_choice)
     except ProtocolError as exc:

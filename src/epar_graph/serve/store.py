@@ -610,6 +610,7 @@ _Waiter = (
 
 
 _COMMENT_OR_SPACE = re.compile(r"#[^\n\r]*|\s+")
+_LITERAL_OR_NUMBER = re.compile(r'"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\'|\b\d+(?:\.\d+)?(?:[eE][+-]?\d+)?\b')
 
 
 def _worker_context() -> ForkServerContext | SpawnContext:
@@ -658,6 +659,9 @@ class WorkerPool:
     #: 503: a cheap query slowed down by contention still answers.
     BUSY_GRACE = 2.0
     REMEMBERED_QUERIES = 4096
+    #: Slow texts of one shape (differing only in literals and numbers) after which its next text starts in
+    #: the slow lane too; a fast answer of that shape clears the count.
+    SHAPE_STRIKES = 2
 
     def __init__(self, store_path: Path, size: int, *, slow_slots: int = 0, fast_lane_seconds: float = 0.25) -> None:
         self.store_path = store_path
@@ -667,6 +671,7 @@ class WorkerPool:
         self.spool_dir = tempfile.mkdtemp(prefix="epar-answers-")
         self._slow: set[int] = set()
         self._slow_keys: collections.OrderedDict[str, None] = collections.OrderedDict()
+        self._slow_shapes: collections.OrderedDict[str, int] = collections.OrderedDict()
         self.demotions = 0
         self._ctx = _worker_context()
         self._idle: queue.Queue[_Worker] = queue.Queue()
@@ -829,31 +834,45 @@ class WorkerPool:
         text = " ".join(_COMMENT_OR_SPACE.sub(" ", request.sparql).split())
         return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
+    @staticmethod
+    def _shape_key(request: _Request) -> str:
+        """The query with its literals and numbers blanked: runaway texts that differ only there share it."""
+        text = _LITERAL_OR_NUMBER.sub("0", _COMMENT_OR_SPACE.sub(" ", request.sparql))
+        return hashlib.sha256(" ".join(text.split()).encode("utf-8", "surrogatepass")).hexdigest()
+
     def _known_slow(self, request: _Request) -> bool:
+        """Slow before: this very text, or texts of its shape at least :data:`SHAPE_STRIKES` times."""
         if self.slow_slots <= 0:
             return False
-        key = self._cost_key(request)
+        key, shape = self._cost_key(request), self._shape_key(request)
         with self._lock:
-            if key not in self._slow_keys:
+            if key in self._slow_keys:
+                self._slow_keys.move_to_end(key)
+            elif self._slow_shapes.get(shape, 0) >= self.SHAPE_STRIKES:
+                self._slow_shapes.move_to_end(shape)
+            else:
                 return False
-            self._slow_keys.move_to_end(key)
             if len(self._slow) >= self.slow_slots:
                 raise self._busy()
         return True
 
     def _remember_slow(self, request: _Request) -> None:
-        key = self._cost_key(request)
+        key, shape = self._cost_key(request), self._shape_key(request)
         with self._lock:
             self._slow_keys[key] = None
             self._slow_keys.move_to_end(key)
-            while len(self._slow_keys) > self.REMEMBERED_QUERIES:
-                self._slow_keys.popitem(last=False)
+            self._slow_shapes[shape] = self._slow_shapes.get(shape, 0) + 1
+            self._slow_shapes.move_to_end(shape)
+            for remembered in (self._slow_keys, self._slow_shapes):
+                while len(remembered) > self.REMEMBERED_QUERIES:
+                    remembered.popitem(last=False)
 
     def _finish(self, worker: _Worker, request: _Request | None = None, seconds: float = 0.0) -> None:
         """A query ended with an answer: a fast worker serves the next one, a demoted one is stopped."""
         if request is not None and seconds < self.fast_lane_seconds:
             with self._lock:
                 self._slow_keys.pop(self._cost_key(request), None)
+                self._slow_shapes.pop(self._shape_key(request), None)  # a fast one clears its shape
         with self._lock:
             demoted = id(worker) in self._slow
             self._slow.discard(id(worker))
