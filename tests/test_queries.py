@@ -24,7 +24,7 @@ _SERVICE = re.compile(r"^[^#\n]*\bSERVICE\b", re.IGNORECASE | re.MULTILINE)
 
 
 def is_federated(example: Example) -> bool:
-    """A query with a SERVICE clause needs a remote endpoint (tests/test_refresh.py runs those
+    """A query with a SERVICE clause needs a remote endpoint (tests/test_links_refresh.py runs those
     against a local stand-in); everything else must answer from the bundled build alone."""
     return bool(_SERVICE.search(example.query))
 

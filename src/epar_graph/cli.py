@@ -223,7 +223,7 @@ def serve(
 
 
 def _register_links() -> None:
-    from epar_graph.links_cli import links_app
+    from epar_graph.links.cli import links_app
 
     app.add_typer(links_app, name="links", help="Links to other drug knowledge bases.")
 

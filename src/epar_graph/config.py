@@ -22,7 +22,7 @@ DEFAULT_OUT = Path("dist")
 DEFAULT_BASE = iris.DEFAULT_BASE
 
 #: Defaults of ``epar-graph links``, kept here so that the command line can show them
-#: without importing the modules that do the work (see ``refresh`` and ``links``).
+#: without importing the modules that do the work (see :mod:`epar_graph.links`).
 REFRESH_ENDPOINT = "https://query.wikidata.org/sparql"
 REFRESH_TABLE = DATA_DIR / "links" / "wikidata-refresh.csv"
 REFRESH_TIMEOUT = 60.0

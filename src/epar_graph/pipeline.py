@@ -18,10 +18,12 @@ from pyoxigraph import Triple
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from epar_graph import config, history, links, publish, release, runtime, search_index
+from epar_graph import config, history, publish, release, runtime, search_index
 from epar_graph.files import sha256_file
 from epar_graph.graph import build_graphs
 from epar_graph.iris import IriError, Minter
+from epar_graph.links.matching import build_linksets
+from epar_graph.links.sets import Linkset, void_description
 from epar_graph.model import ReadWarning, Rejection, merge_sources
 from epar_graph.read import EXPORT_DATE, ReadResult, read_source
 
@@ -142,10 +144,10 @@ def build(
             result.warnings.extend(r.warnings)
         del results  # the records: only the merged products are needed from here
         triples, changes = build_graphs(products, result.diffs, mint)
-        linksets: list[links.Linkset] = []
+        linksets: list[Linkset] = []
         if with_links:
             progress.update(task, description="linking")
-            linksets, extra = links.build_linksets(products, mint)
+            linksets, extra = build_linksets(products, mint)
             triples.update(extra)
         progress.update(task, description="writing")
         result.products = len(products)
@@ -184,7 +186,7 @@ def _write(
     out: Path,
     mint: Minter,
     triples: set[Triple],
-    linksets: list[links.Linkset],
+    linksets: list[Linkset],
     result: BuildResult,
     gzip_nt: bool,
     changes: set[Triple],
@@ -225,7 +227,7 @@ def _write(
             files["warnings.csv"] = tmp / "warnings.csv"
             publish.write_rejections(files["warnings.csv"], result.warnings)
         void = publish.void_triples(
-            mint, stats, result.sources, dict(files), built, [*links.void_description(linksets, mint), *history_void]
+            mint, stats, result.sources, dict(files), built, [*void_description(linksets, mint), *history_void]
         )
         (tmp / "void.ttl").write_bytes(publish.turtle(void))
         files["void.ttl"] = tmp / "void.ttl"

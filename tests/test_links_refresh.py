@@ -22,8 +22,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from epar_graph import links_cli
-from epar_graph import refresh as rf
+from epar_graph.links import cli
+from epar_graph.links import refresh as rf
 from epar_graph.model import Product
 from epar_graph.read import link_tables as lt
 
@@ -164,7 +164,7 @@ def test_refresh_keeps_curated_rows_unless_forced(oxigraph: str, tmp_path: Path)
 
 def test_refresh_command_on_the_bundled_products(oxigraph: str, tmp_path: Path) -> None:
     out = tmp_path / "wikidata-refresh.csv"
-    res = CliRunner().invoke(links_cli.links_app, ["refresh", "--endpoint", oxigraph, "--out", str(out)])
+    res = CliRunner().invoke(cli.links_app, ["refresh", "--endpoint", oxigraph, "--out", str(out)])
     assert res.exit_code == 0, res.output
     assert "+ EMEA/H/C/000471 ema-number 'EMEA/H/C/000471' → Q411188" in res.stdout
     assert "+ EMEA/H/C/002755 ema-number 'EMEA/H/C/002755' → Q411188" in res.stdout
@@ -173,7 +173,7 @@ def test_refresh_command_on_the_bundled_products(oxigraph: str, tmp_path: Path) 
     rows = rows_of(out)
     assert {k[0] for k in rows} >= {"EMEA/H/C/000471", "EMEA/H/C/002755", "EMEA/H/C/004258"}
     # a second run changes nothing
-    res = CliRunner().invoke(links_cli.links_app, ["refresh", "--endpoint", oxigraph, "--out", str(out)])
+    res = CliRunner().invoke(cli.links_app, ["refresh", "--endpoint", oxigraph, "--out", str(out)])
     assert res.exit_code == 0 and "0 added, 0 changed, 0 removed" in res.stdout
 
 
@@ -273,10 +273,10 @@ def test_unreadable_table_is_not_overwritten(tmp_path: Path) -> None:
 def test_refresh_command_exit_codes(table: Path) -> None:
     runner = CliRunner()
     with http_server(reply(503, b"", "text/plain")) as url:
-        res = runner.invoke(links_cli.links_app, ["refresh", "--endpoint", url, "--out", str(table)])
+        res = runner.invoke(cli.links_app, ["refresh", "--endpoint", url, "--out", str(table)])
     assert res.exit_code == 1
     assert "error:" in res.stderr and "HTTP 503" in res.stderr
-    res = runner.invoke(links_cli.links_app, ["refresh", "--endpoint", "not a url", "--out", str(table)])
+    res = runner.invoke(cli.links_app, ["refresh", "--endpoint", "not a url", "--out", str(table)])
     assert res.exit_code == 2 and "not an http(s) SPARQL endpoint URL" in res.stderr
 
 
@@ -289,16 +289,16 @@ WIKIDATA_SPARQL = "<https://query.wikidata.org/sparql>"
 @pytest.fixture(scope="module")
 def small_graph() -> pyoxigraph.Store:
     """Our graph for Abilify and Alofisel with the link sets and orphan designations of the fixtures."""
-    from epar_graph import links
     from epar_graph.graph import build_triples
     from epar_graph.iris import Minter
+    from epar_graph.links.matching import link_products
 
     products = [
         Product("EMEA/H/C/000471", "Abilify", active_substances=("aripiprazole",), atc_codes=("N05AX12",)),
         Product("EMEA/H/C/004258", "Alofisel", active_substances=("darvadstrocel",), atc_codes=("L04AX08",)),
     ]
     mint = Minter()
-    result = links.link_products(products, mint, FIXTURES)
+    result = link_products(products, mint, FIXTURES)
     triples = set(build_triples(products, mint)) | set(result.triples)
     triples |= {t for ls in result.linksets for t in ls.triples}
     store = pyoxigraph.Store()
