@@ -161,3 +161,10 @@ def test_downloads_allow_cross_origin_use(client: httpx.Client) -> None:
     r = client.get("/downloads/void.ttl", headers={"Origin": "https://example.org"})
     assert r.headers["access-control-allow-origin"] == "*"
     assert "ETag" in r.headers["access-control-expose-headers"]
+
+
+@pytest.mark.parametrize("path", ["/downloads/%0A", "/downloads%0A", "/sparql%0A", "/product/EMEA-H-C-004258%00"])
+def test_a_path_with_a_control_character_is_no_page(client: httpx.Client, path: str) -> None:
+    """A route's pattern would match it with the control character dropped (``$`` before a final newline)."""
+    r = client.get(path, params={"query": "ASK {}"}, headers={"accept": "text/html"})
+    assert r.status_code == 404 and r.headers["content-type"].startswith("text/plain")

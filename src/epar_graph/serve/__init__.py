@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import logging
+import re
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -77,6 +78,27 @@ class RequestSizeLimit:
                 )
                 await send({"type": "http.response.body", "body": body})
                 return
+        await self.app(scope, receive, send)
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class NoControlCharacters:
+    """404 for a path with a control character (``/downloads/%0A``): no resource has one, and a route's
+    pattern would otherwise match it (``$`` matches before a final newline), so ``/sparql%0A`` was ``/sparql``."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and _CONTROL.search(scope.get("path", "")):
+            body = b"No such page.\n"
+            await send({"type": "http.response.start", "status": 404,
+                        "headers": [(b"content-type", b"text/plain; charset=utf-8"),
+                                    (b"content-length", str(len(body)).encode())]})
+            await send({"type": "http.response.body", "body": body})
+            return
         await self.app(scope, receive, send)
 
 
@@ -227,6 +249,7 @@ def create_app(settings: Settings, store: SparqlStore | None = None) -> FastAPI:
         if page_router is not None:
             app.include_router(page_router)
     app.add_middleware(PinRelease)
+    app.add_middleware(NoControlCharacters)
     app.add_middleware(SelectiveGZip)
     app.add_middleware(RequestSizeLimit, max_bytes=settings.max_request_bytes)
     app.add_middleware(
