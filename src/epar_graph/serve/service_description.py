@@ -12,14 +12,25 @@ merged with other data without surprises.
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
+
+import anyio.to_thread
 from fastapi import Request
-from pyoxigraph import Literal, NamedNode, Triple
+from pyoxigraph import Literal, NamedNode, QuerySolutions, Triple
 
 from epar_graph.namespaces import DCTERMS, FORMATS, RDF, RDFS, SD, SH, VOID, XSD
 from epar_graph.serve.following import FollowingStore
 from epar_graph.serve.negotiation import Format
 from epar_graph.serve.settings import Settings
-from epar_graph.serve.store import OxigraphStore, StoreInfo, serialize_triples
+from epar_graph.serve.store import (
+    OxigraphStore,
+    QueryFailed,
+    QueryTimeout,
+    SparqlStore,
+    StoreInfo,
+    serialize_triples,
+)
 from epar_graph.sparql_text import COMMON_PREFIXES
 
 RESULT_FORMATS = (
@@ -34,7 +45,38 @@ RESULT_FORMATS = (
 )
 
 
-def description(endpoint: str, site: str, settings: Settings, info: StoreInfo | None) -> list[Triple]:
+@dataclass(frozen=True)
+class Counts:
+    """Triples in the default graph and in each named graph, as the description states them."""
+
+    triples: int
+    named_graphs: dict[str, int]
+
+
+#: Seconds an engine's counts are reused: counting asks the engine to scan, so not on every request.
+COUNTS_SECONDS = 300.0
+_COUNT_DEFAULT = "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }"
+_COUNT_NAMED = "SELECT ?g (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } } GROUP BY ?g"
+
+
+def counted(store: SparqlStore, timeout: float) -> Counts | None:
+    """The counts of a store that records none (an engine behind ``serve --store``); None when it cannot say."""
+    try:
+        default = store.query(_COUNT_DEFAULT, timeout=timeout)
+        named = store.query(_COUNT_NAMED, timeout=timeout)
+    except (QueryFailed, QueryTimeout, SyntaxError, ValueError):
+        return None
+    if not isinstance(default, QuerySolutions) or not isinstance(named, QuerySolutions):
+        return None
+    rows = [(row["g"], row["n"]) for row in named]
+    totals = [row["n"] for row in default]
+    if len(totals) != 1 or not isinstance(totals[0], Literal):
+        return None
+    graphs = {g.value: int(n.value) for g, n in rows if isinstance(g, NamedNode) and isinstance(n, Literal)}
+    return Counts(int(totals[0].value), graphs)
+
+
+def description(endpoint: str, site: str, settings: Settings, info: Counts | None) -> list[Triple]:
     """The description of the endpoint at ``endpoint`` on the site rooted at ``site``."""
     service = NamedNode(endpoint)
     dataset = NamedNode(endpoint + "#dataset")
@@ -86,10 +128,23 @@ def prefix_declarations(service: NamedNode, endpoint: str) -> list[Triple]:
     return triples
 
 
-def render(request: Request, rdf_format: Format) -> bytes:
+async def counts_of(request: Request) -> Counts | None:
+    """The embedded store's recorded counts, or an engine's, counted off the event loop and reused a while."""
+    store = request.app.state.store
+    if isinstance(store, (OxigraphStore, FollowingStore)):
+        info: StoreInfo = store.info
+        return Counts(info.triples, info.named_graphs)
+    state = request.app.state
+    kept: tuple[float, Counts | None] | None = getattr(state, "service_counts", None)
+    if kept is None or time.monotonic() - kept[0] > COUNTS_SECONDS:
+        timeout = min(request.app.state.settings.query_timeout, 30.0)
+        kept = state.service_counts = (time.monotonic(), await anyio.to_thread.run_sync(counted, store, timeout))
+    return kept[1]
+
+
+async def render(request: Request, rdf_format: Format) -> bytes:
     """The description for the endpoint ``request`` reached, in one of the RDF formats."""
     endpoint = str(request.url.replace(query="", fragment=""))
     site = str(request.base_url)
-    store = request.app.state.store
-    info = store.info if isinstance(store, (OxigraphStore, FollowingStore)) else None
-    return serialize_triples(description(endpoint, site, request.app.state.settings, info), rdf_format)
+    counts = await counts_of(request)
+    return serialize_triples(description(endpoint, site, request.app.state.settings, counts), rdf_format)

@@ -273,7 +273,7 @@ async def answer_query(request: Request) -> Response:
         if req.query is None:
             if request.method == "POST":
                 raise ProtocolError(400, "No query was given (expected a 'query' parameter or a query body).")
-            return _describe_service(request, req.format)
+            return await _describe_service(request, req.format)
         if not req.query.strip():
             raise ProtocolError(400, "The query is empty.")
         try:
@@ -372,7 +372,7 @@ def _not_acceptable_message(kind: str | None = None) -> str:
     return f"None of the requested media types is available. Results: {results}. Graphs: {graphs}."
 
 
-def _describe_service(request: Request, format_param: str | None) -> Response:
+async def _describe_service(request: Request, format_param: str | None) -> Response:
     if format_param is not None:
         try:
             _, graph = negotiation.choose_formats(None, format_param)
@@ -388,7 +388,7 @@ def _describe_service(request: Request, format_param: str | None) -> Response:
         if chosen == "text/html":
             return RedirectResponse("/", status_code=303, headers={"Vary": "Accept"})
         graph = Choice(dict(negotiation.RDF_OFFERS)[chosen], negotiation.content_type(chosen))
-    body = service_description.render(request, graph.name)
+    body = await service_description.render(request, graph.name)
     return Response(body, media_type=graph.media_type, headers={"Vary": "Accept"})
 
 
