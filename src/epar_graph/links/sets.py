@@ -163,21 +163,15 @@ SPECS: tuple[LinksetSpec, ...] = (
     LinksetSpec("atc-identifiers-org", "atc-codes", ATC_IDENTIFIERS_ORG, SKOS.exactMatch, _M_ATC, ()),
     LinksetSpec("atc-bioportal", "atc-codes", ATC_BIOPORTAL, SKOS.exactMatch, _M_ATC, ()),
     LinksetSpec("mesh-therapeutic-areas", "therapeutic-areas", MESH, SKOS.exactMatch, _M_MESH, (MESH_TABLE,)),
-    LinksetSpec(
-        "doid-orphan-conditions", "orphan-conditions", DOID, SKOS.closeMatch,
-        _m_condition("Human Disease Ontology labels and synonyms"), (DESIGNATION_TABLE,),
-    ),
-    LinksetSpec(
-        "hpo-orphan-conditions", "orphan-conditions", HPO, SKOS.closeMatch,
-        _m_condition("Human Phenotype Ontology labels and synonyms"), (DESIGNATION_TABLE,),
-    ),
-    LinksetSpec(
-        "ordo-orphan-conditions", "orphan-conditions", ORDO, SKOS.closeMatch,
-        _m_condition("Orphanet (ORDO) preferred labels and synonyms"), (DESIGNATION_TABLE,),
-    ),
-    LinksetSpec(
-        "mesh-orphan-conditions", "orphan-conditions", MESH, SKOS.closeMatch,
-        _m_condition("MeSH descriptor headings and entry terms"), (DESIGNATION_TABLE,),
+    *(
+        LinksetSpec(f"{name}-orphan-conditions", "orphan-conditions", target, SKOS.closeMatch,
+                    _m_condition(matched_against), (DESIGNATION_TABLE,))
+        for name, target, matched_against in (
+            ("doid", DOID, "Human Disease Ontology labels and synonyms"),
+            ("hpo", HPO, "Human Phenotype Ontology labels and synonyms"),
+            ("ordo", ORDO, "Orphanet (ORDO) preferred labels and synonyms"),
+            ("mesh", MESH, "MeSH descriptor headings and entry terms"),
+        )
     ),
     LinksetSpec(
         "wikidata-orphan-conditions", "orphan-conditions", WIKIDATA, SKOS.closeMatch, _M_WD_CONDITION,

@@ -150,12 +150,17 @@ class FollowingStore:
         if done:
             _close_in_background(held.store)
 
+    def _pinned_here(self) -> _Held | None:
+        """The release an enclosing block pinned for this store, if any."""
+        outer = _pinned.get()
+        return outer[1] if outer is not None and outer[0] is self else None
+
     @contextlib.contextmanager
     def pinned(self) -> Iterator[OxigraphStore]:
         """Use one release for the whole block, even if a newer one is switched in meanwhile."""
-        outer = _pinned.get()
-        if outer is not None and outer[0] is self:  # already pinned by an enclosing block
-            yield outer[1].store
+        outer = self._pinned_here()
+        if outer is not None:  # already pinned by an enclosing block
+            yield outer.store
             return
         held = self._hold()
         token = _pinned.set((self, held))
@@ -185,10 +190,9 @@ class FollowingStore:
             return store.labels(iris)
 
     def triples(self) -> Iterator[pyoxigraph.Triple]:
-        outer = _pinned.get()
-        held = outer[1] if outer is not None and outer[0] is self else None
-        if held is not None:
-            yield from held.store.triples()
+        outer = self._pinned_here()
+        if outer is not None:
+            yield from outer.store.triples()
             return
         held = self._hold()  # a generator may be resumed in other contexts: hold without the context variable
         try:
@@ -206,8 +210,7 @@ class FollowingStore:
 
     @property
     def info(self) -> StoreInfo:
-        held = _pinned.get()
-        return held[1].store.info if held is not None and held[0] is self else self._current.store.info
+        return (self._pinned_here() or self._current).store.info
 
     # lifecycle -----------------------------------------------------------------------------
 

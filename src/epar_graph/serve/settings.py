@@ -94,7 +94,7 @@ class Settings:
     #: How often the embedded store looks for a new build in ``data_dir`` (``serve/following.py``); 0: never.
     follow_seconds: float = 2.0
     #: Server processes sharing the listening socket (``serve/replicas.py``), each with ``workers`` query workers.
-    processes: int = field(default_factory=lambda: default_processes())
+    processes: int = field(default_factory=default_processes)
     #: Megabytes of answers each store keeps for repeated queries (``AnswerCache`` in ``serve/store.py``); 0: none.
     answer_cache_mb: int = 64
 

@@ -35,6 +35,7 @@ import collections
 import concurrent.futures
 import contextlib
 import dataclasses
+import functools
 import gc
 import gzip
 import hashlib
@@ -613,6 +614,25 @@ _COMMENT_OR_SPACE = re.compile(r"#[^\n\r]*|\s+")
 _LITERAL_OR_NUMBER = re.compile(r'"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\'|\b\d+(?:\.\d+)?(?:[eE][+-]?\d+)?\b')
 
 
+class _Costs:
+    """The keys a query's cost is remembered by, each computed at most once and only when needed."""
+
+    def __init__(self, sparql: str) -> None:
+        self._sparql = sparql
+
+    @functools.cached_property
+    def text(self) -> str:
+        """The text, comments and spacing aside."""
+        text = " ".join(_COMMENT_OR_SPACE.sub(" ", self._sparql).split())
+        return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+    @functools.cached_property
+    def shape(self) -> str:
+        """The text with its literals and numbers blanked: runaway texts that differ only there share it."""
+        text = _LITERAL_OR_NUMBER.sub("0", _COMMENT_OR_SPACE.sub(" ", self._sparql))
+        return hashlib.sha256(" ".join(text.split()).encode("utf-8", "surrogatepass")).hexdigest()
+
+
 def _worker_context() -> ForkServerContext | SpawnContext:
     """How workers are started: forked from a server process that has imported this module once.
 
@@ -723,7 +743,8 @@ class WorkerPool:
         Blocking: call it from a worker thread, never from the event loop (use :meth:`arun` there).
         """
         deadline = time.monotonic() + timeout
-        known_slow = self._known_slow(request)
+        costs = _Costs(request.sparql)
+        known_slow = self._known_slow(costs)
         worker = self._acquire(timeout)
         if known_slow and not self._demote(worker):
             self._release(worker)
@@ -741,7 +762,7 @@ class WorkerPool:
             if not ready and lane_end < deadline:  # demoted: still running a second later, it is remembered
                 ready = worker.conn.poll(max(min(deadline, started + self.REMEMBER_AFTER) - time.monotonic(), 0.0))
                 if not ready:
-                    self._remember_slow(request)
+                    self._remember_slow(costs)
                     ready = worker.conn.poll(max(deadline - time.monotonic(), 0.0))
             if not ready:
                 self._discard(worker)
@@ -750,13 +771,14 @@ class WorkerPool:
         except (EOFError, OSError, BrokenPipeError):
             self._discard(worker)
             raise QueryFailed("the query worker stopped unexpectedly (out of memory?)") from None
-        self._finish(worker, request, time.monotonic() - started)
+        self._finish(worker, costs, time.monotonic() - started)
         return reply
 
     async def arun(self, request: _Request, timeout: float) -> _Reply:
         """:meth:`run` for the event loop: no thread is tied up while the worker computes."""
         deadline = time.monotonic() + timeout
-        known_slow = self._known_slow(request)
+        costs = _Costs(request.sparql)
+        known_slow = self._known_slow(costs)
         worker = await self._acquire_async(timeout)
         if known_slow and not self._demote(worker):
             self._release(worker)
@@ -780,7 +802,7 @@ class WorkerPool:
                     remember = min(deadline, started + self.REMEMBER_AFTER)  # demoted, still running: remembered
                     await asyncio.wait({ready}, timeout=max(remember - time.monotonic(), 0.0))
                     if not ready.done():
-                        self._remember_slow(request)
+                        self._remember_slow(costs)
                         await asyncio.wait({ready}, timeout=max(deadline - time.monotonic(), 0.0))
             finally:  # before any kill closes the pipe, whose fd number a new worker may then reuse
                 loop.remove_reader(fd)
@@ -800,7 +822,7 @@ class WorkerPool:
         except BaseException:  # cancelled mid-query: the worker's answer would arrive for nobody
             self._discard(worker)
             raise
-        self._finish(worker, request, time.monotonic() - started)
+        self._finish(worker, costs, time.monotonic() - started)
         return reply
 
     # Lanes: a worker is in the fast lane unless its id is in self._slow.
@@ -829,50 +851,37 @@ class WorkerPool:
     # the slow lane starts there next time, or is refused at once when that is full, instead of spending
     # another fast_lane_seconds of a fast worker first. One that then answers quickly is forgotten again.
 
-    @staticmethod
-    def _cost_key(request: _Request) -> str:
-        text = " ".join(_COMMENT_OR_SPACE.sub(" ", request.sparql).split())
-        return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
-
-    @staticmethod
-    def _shape_key(request: _Request) -> str:
-        """The query with its literals and numbers blanked: runaway texts that differ only there share it."""
-        text = _LITERAL_OR_NUMBER.sub("0", _COMMENT_OR_SPACE.sub(" ", request.sparql))
-        return hashlib.sha256(" ".join(text.split()).encode("utf-8", "surrogatepass")).hexdigest()
-
-    def _known_slow(self, request: _Request) -> bool:
+    def _known_slow(self, costs: _Costs) -> bool:
         """Slow before: this very text, or texts of its shape at least :data:`SHAPE_STRIKES` times."""
-        if self.slow_slots <= 0:
+        if self.slow_slots <= 0 or not (self._slow_keys or self._slow_shapes):  # nothing remembered: no hashing
             return False
-        key, shape = self._cost_key(request), self._shape_key(request)
         with self._lock:
-            if key in self._slow_keys:
-                self._slow_keys.move_to_end(key)
-            elif self._slow_shapes.get(shape, 0) >= self.SHAPE_STRIKES:
-                self._slow_shapes.move_to_end(shape)
+            if costs.text in self._slow_keys:
+                self._slow_keys.move_to_end(costs.text)
+            elif self._slow_shapes.get(costs.shape, 0) >= self.SHAPE_STRIKES:
+                self._slow_shapes.move_to_end(costs.shape)
             else:
                 return False
             if len(self._slow) >= self.slow_slots:
                 raise self._busy()
         return True
 
-    def _remember_slow(self, request: _Request) -> None:
-        key, shape = self._cost_key(request), self._shape_key(request)
+    def _remember_slow(self, costs: _Costs) -> None:
         with self._lock:
-            self._slow_keys[key] = None
-            self._slow_keys.move_to_end(key)
-            self._slow_shapes[shape] = self._slow_shapes.get(shape, 0) + 1
-            self._slow_shapes.move_to_end(shape)
+            self._slow_keys[costs.text] = None
+            self._slow_keys.move_to_end(costs.text)
+            self._slow_shapes[costs.shape] = self._slow_shapes.get(costs.shape, 0) + 1
+            self._slow_shapes.move_to_end(costs.shape)
             for remembered in (self._slow_keys, self._slow_shapes):
                 while len(remembered) > self.REMEMBERED_QUERIES:
                     remembered.popitem(last=False)
 
-    def _finish(self, worker: _Worker, request: _Request | None = None, seconds: float = 0.0) -> None:
+    def _finish(self, worker: _Worker, costs: _Costs, seconds: float) -> None:
         """A query ended with an answer: a fast worker serves the next one, a demoted one is stopped."""
-        if request is not None and seconds < self.fast_lane_seconds:
+        if seconds < self.fast_lane_seconds and (self._slow_keys or self._slow_shapes):
             with self._lock:
-                self._slow_keys.pop(self._cost_key(request), None)
-                self._slow_shapes.pop(self._shape_key(request), None)  # a fast one clears its shape
+                self._slow_keys.pop(costs.text, None)
+                self._slow_shapes.pop(costs.shape, None)  # a fast one clears its shape
         with self._lock:
             demoted = id(worker) in self._slow
             self._slow.discard(id(worker))
