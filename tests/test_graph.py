@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 from hypothesis import given
 from hypothesis import strategies as st
-from pyoxigraph import Literal, NamedNode
+from pyoxigraph import Literal, NamedNode, Triple
 
 from epar_graph.graph import (
     atc_ancestors,
     atcvet_ancestors,
+    build_graphs,
     build_triples,
     document_type,
     procedure_number,
@@ -18,8 +20,10 @@ from epar_graph.graph import (
     title_procedure,
 )
 from epar_graph.iris import Minter
-from epar_graph.model import Address, DocumentListing, Product
-from epar_graph.namespaces import EPAR, RDF, SKOS
+from epar_graph.links.sets import DESIGNATION_TABLE
+from epar_graph.model import Address, DocumentListing, Product, place_designations
+from epar_graph.namespaces import EPAR, RDF, RDFS, SCHEMA, SKOS, XSD
+from epar_graph.read.link_tables import read_designations
 
 BASE = "https://example.org/epar/"
 MINT = Minter(BASE)
@@ -162,3 +166,61 @@ def test_no_blank_nodes_and_every_subject_labelled() -> None:
     assert subjects == labelled
     assert any(t.object == Literal("false", datatype=NamedNode("http://www.w3.org/2001/XMLSchema#boolean"))
                for t in build_triples([product("EMEA/H/C/000007", is_generic=False)], MINT))
+
+
+# -- orphan designations ----------------------------------------------------------------------
+
+LINK_TABLES = Path(__file__).parent / "data" / "links"
+
+
+def designation_graph() -> tuple[list[Product], set[Triple]]:
+    """The fixture designation table through read → model → graph, with products some designations became."""
+    products = [
+        product("EMEA/H/C/002616", name="Wakix", holder="Bioprojet Pharma", status="Authorised"),
+        product("EMEA/H/C/000773", name="Yondelis", status="Authorised",
+                authorisation_date=dt.date(2007, 9, 17)),
+        product("EMEA/H/C/000464", name="Yondelis", status="Refused"),
+    ]
+    table = read_designations(LINK_TABLES / DESIGNATION_TABLE)
+    placed, _ = place_designations((r.designation for r in table.rows), products)
+    current, _ = build_graphs(products, [], MINT, placed)
+    return products, current
+
+
+def facts(triples: set[Triple], iri: str) -> set[tuple[str, object]]:
+    return {(t.predicate.value, t.object) for t in triples if t.subject.value == iri}
+
+
+def test_orphan_designation_is_an_entity_with_condition_sponsor_and_medicine() -> None:
+    _, triples = designation_graph()
+    d = MINT.orphan_designation("EU/3/07/459")
+    got = facts(triples, d)
+    assert (RDF.type.value, EPAR.OrphanDesignation) in got
+    assert (EPAR.designationNumber.value, Literal("EU/3/07/459")) in got
+    assert (EPAR.designationDate.value, Literal("2007-07-10", datatype=XSD.date)) in got
+    assert (RDFS.label.value, Literal("Orphan designation EU/3/07/459", language="en")) in got
+    condition = MINT.concept("orphan-condition", "narcolepsy")
+    assert (EPAR.orphanCondition.value, NamedNode(condition)) in got
+    assert (EPAR.sponsor.value, NamedNode(MINT.organisation("Bioprojet Pharma"))) in got
+    # Wakix (WakixEU/1/15/106804/04/2016) is product EMEA/H/C/002616, linked both ways
+    assert (EPAR.designatedProduct.value, NamedNode(MINT.product("EMEA/H/C/002616"))) in got
+    assert (EPAR.orphanDesignation.value, NamedNode(d)) in facts(triples, MINT.product("EMEA/H/C/002616"))
+    c = facts(triples, condition)
+    assert (SKOS.prefLabel.value, Literal("narcolepsy", language="en")) in c
+    assert (SKOS.inScheme.value, NamedNode(MINT.scheme("orphan-condition"))) in c
+
+
+def test_a_sponsor_is_described_once_and_a_holder_only_by_its_products() -> None:
+    _, triples = designation_graph()
+    holder = facts(triples, MINT.organisation("Bioprojet Pharma"))
+    assert [o for p, o in holder if p == RDFS.label.value] == [Literal("Bioprojet Pharma")]
+    assert facts(triples, MINT.organisation("CTI Life Sciences Ltd")) == {
+        (RDF.type.value, EPAR.Organisation),
+        (RDFS.label.value, Literal("CTI Life Sciences Ltd")),
+        (SCHEMA.name.value, Literal("CTI Life Sciences Ltd")),
+    }
+
+
+def test_no_designations_no_orphan_scheme() -> None:
+    current, _ = build_graphs([product("EMEA/H/C/000001")], [], MINT)
+    assert not any(t.subject.value == MINT.scheme("orphan-condition") for t in current)

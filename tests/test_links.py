@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pyoxigraph
 import pytest
-from pyoxigraph import BlankNode, Literal, NamedNode, Quad, Triple
+from pyoxigraph import BlankNode, Literal, NamedNode, Quad
 from typer.testing import CliRunner
 
 from epar_graph import config
 from epar_graph.iris import Minter
 from epar_graph.links import cli, coverage, matching, mesh, sets
-from epar_graph.model import Address, Product
-from epar_graph.namespaces import DCTERMS, EPAR, OWL, RDF, RDFS, SCHEMA, SKOS, SPDX, VOID, XSD
+from epar_graph.model import Address, Product, place_designations
+from epar_graph.namespaces import DCTERMS, OWL, RDF, SKOS, SPDX, VOID, XSD
 from epar_graph.read import common as read_common
 from epar_graph.read import link_tables as lt
 from epar_graph.read.common import split_areas, split_substances
@@ -165,48 +165,6 @@ def test_therapeutic_areas_link_to_mesh_descriptors(result: sets.LinkResult) -> 
 # -- orphan designations -------------------------------------------------------------------
 
 
-def entity(result: sets.LinkResult, iri: str) -> set[tuple[str, object]]:
-    return {(t.predicate.value, t.object) for t in result.triples if t.subject.value == iri}
-
-
-def test_orphan_designation_is_modelled_with_condition_sponsor_and_product(result: sets.LinkResult) -> None:
-    d = MINT.orphan_designation("EU/3/07/459")
-    facts = entity(result, d)
-    assert (RDF.type.value, EPAR.OrphanDesignation) in facts
-    assert (EPAR.designationNumber.value, Literal("EU/3/07/459")) in facts
-    assert (EPAR.designationDate.value, Literal("2007-07-10", datatype=XSD.date)) in facts
-    assert (RDFS.label.value, Literal("Orphan designation EU/3/07/459", language="en")) in facts
-    condition = MINT.concept("orphan-condition", "narcolepsy")
-    assert (EPAR.orphanCondition.value, NamedNode(condition)) in facts
-    assert (EPAR.sponsor.value, NamedNode(MINT.organisation("Bioprojet Pharma"))) in facts
-    # Wakix (WakixEU/1/15/106804/04/2016) is product EMEA/H/C/002616, linked both ways
-    assert (EPAR.designatedProduct.value, NamedNode(prod("EMEA/H/C/002616"))) in facts
-    assert (EPAR.orphanDesignation.value, NamedNode(d)) in entity(result, prod("EMEA/H/C/002616"))
-    c = entity(result, condition)
-    assert (SKOS.prefLabel.value, Literal("narcolepsy", language="en")) in c
-    assert (SKOS.inScheme.value, NamedNode(MINT.scheme("orphan-condition"))) in c
-
-
-def test_sponsor_that_is_a_holder_gets_no_second_description(result: sets.LinkResult) -> None:
-    holder = MINT.organisation("Bioprojet Pharma")
-    assert entity(result, holder) == set()  # the graph stage describes holders
-    sponsor = MINT.organisation("CTI Life Sciences Ltd")
-    assert entity(result, sponsor) == {
-        (RDF.type.value, EPAR.Organisation),
-        (RDFS.label.value, Literal("CTI Life Sciences Ltd")),
-        (SCHEMA.name.value, Literal("CTI Life Sciences Ltd")),
-    }
-
-
-def test_trade_name_shared_by_a_refused_application_goes_to_the_authorised_product(
-    result: sets.LinkResult,
-) -> None:
-    for number in ("EU/3/01/039", "EU/3/03/171"):
-        facts = entity(result, MINT.orphan_designation(number))
-        assert (EPAR.designatedProduct.value, NamedNode(prod("EMEA/H/C/000773"))) in facts
-        assert (EPAR.designatedProduct.value, NamedNode(prod("EMEA/H/C/000464"))) not in facts
-
-
 def test_condition_links_to_ontologies_with_close_match(result: sets.LinkResult) -> None:
     c = MINT.concept("orphan-condition", "primary myelofibrosis")
     assert objects(result, "doid-orphan-conditions", c) == {"http://purl.obolibrary.org/obo/DOID_4971"}
@@ -245,7 +203,7 @@ def test_links_are_skos_mappings_never_same_as_and_never_blank(result: sets.Link
         assert all(t.predicate == ls.predicate for t in ls.triples)
         assert ls.predicate in (SKOS.exactMatch, SKOS.closeMatch)
         assert len(set(ls.triples)) == len(ls.triples)
-    everything = [t for ls in result.linksets for t in ls.triples] + result.triples
+    everything = [t for ls in result.linksets for t in ls.triples]
     assert all(t.predicate != OWL.sameAs for t in everything)
     assert not any(isinstance(term, BlankNode) for t in everything for term in (t.subject, t.object))
 
@@ -257,11 +215,13 @@ def test_link_sets_serialise_as_ntriples(result: sets.LinkResult) -> None:
         assert len(list(pyoxigraph.parse(data, format=pyoxigraph.RdfFormat.N_TRIPLES))) == len(ls.triples)
 
 
-def test_build_linksets_returns_linksets_and_entity_triples() -> None:
-    linksets, triples = matching.build_linksets(fixture_products(), MINT, FIXTURES)
+def test_build_linksets_gives_only_mappings() -> None:
+    """The designations are the graph stage's entities: the link stage only maps their conditions."""
+    table = lt.read_designations(FIXTURES / sets.DESIGNATION_TABLE)
+    linksets = matching.build_linksets(fixture_products(), MINT, FIXTURES, table)
     assert {ls.name for ls in linksets} >= {"wikidata-substances", "atc-bioportal", "ordo-orphan-conditions"}
-    assert all(isinstance(t, Triple) for t in triples)
-    assert any(t.predicate == EPAR.designatedProduct for t in triples)
+    predicates = {t.predicate for ls in linksets for t in ls.triples}
+    assert predicates == {SKOS.exactMatch, SKOS.closeMatch}
 
 
 def test_missing_table_is_a_clear_error(tmp_path: Path) -> None:
@@ -411,7 +371,9 @@ def test_bundled_mesh_table_is_what_the_command_makes_from_its_recorded_source()
 
 def test_coverage_counts_on_the_fixture(result: sets.LinkResult) -> None:
     products = fixture_products()
-    report = coverage.coverage(products, result.linksets, MINT, result.triples, result.notes)
+    table = lt.read_designations(FIXTURES / sets.DESIGNATION_TABLE)
+    designations, placing = place_designations((r.designation for r in table.rows), products)
+    report = coverage.coverage(products, result.linksets, MINT, designations, placing + result.notes)
     sub_wd = report.get("substances", "Wikidata")
     names = {p.product_number: p for p in products}
     assert sub_wd.total == len({MINT.substance(s) for p in products for s in p.active_substances})

@@ -289,17 +289,22 @@ WIKIDATA_SPARQL = "<https://query.wikidata.org/sparql>"
 @pytest.fixture(scope="module")
 def small_graph() -> pyoxigraph.Store:
     """Our graph for Abilify and Alofisel with the link sets and orphan designations of the fixtures."""
-    from epar_graph.graph import build_triples
+    from epar_graph.graph import build_graphs
     from epar_graph.iris import Minter
     from epar_graph.links.matching import link_products
+    from epar_graph.links.sets import DESIGNATION_TABLE
+    from epar_graph.model import place_designations
+    from epar_graph.read.link_tables import read_designations
 
     products = [
         Product("EMEA/H/C/000471", "Abilify", active_substances=("aripiprazole",), atc_codes=("N05AX12",)),
         Product("EMEA/H/C/004258", "Alofisel", active_substances=("darvadstrocel",), atc_codes=("L04AX08",)),
     ]
     mint = Minter()
-    result = link_products(products, mint, FIXTURES)
-    triples = set(build_triples(products, mint)) | set(result.triples)
+    table = read_designations(FIXTURES / DESIGNATION_TABLE)
+    designations, _ = place_designations((r.designation for r in table.rows), products)
+    result = link_products(products, mint, FIXTURES, table)
+    triples, _ = build_graphs(products, [], mint, designations)
     triples |= {t for ls in result.linksets for t in ls.triples}
     store = pyoxigraph.Store()
     store.extend(pyoxigraph.Quad(t.subject, t.predicate, t.object) for t in triples)

@@ -1,4 +1,4 @@
-"""Stage 3, graph: turn merged :class:`~epar_graph.model.Product` s into RDF triples.
+"""Stage 3, graph: turn merged :class:`~epar_graph.model.Product` s (and orphan designations) into RDF triples.
 
 The output is a plain set of pyoxigraph triples (no blank nodes: everything a
 user may link to has a minted IRI, see :mod:`epar_graph.iris`). Concepts
@@ -13,7 +13,7 @@ import contextlib
 import csv
 import datetime as dt
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,7 +22,7 @@ from pyoxigraph import Literal, NamedNode, Triple
 from epar_graph.config import DATA_DIR
 from epar_graph.history import ADDED, REMOVED, Change, Diff, Snapshot, Value
 from epar_graph.iris import Minter
-from epar_graph.model import Address, DocumentListing, Product
+from epar_graph.model import Address, DocumentListing, OrphanDesignation, Product
 from epar_graph.namespaces import DCTERMS, EPAR, EU_COUNTRY_BASE, RDF, RDFS, SCHEMA, SKOS, SPDX, XSD
 
 Object = NamedNode | Literal
@@ -63,6 +63,10 @@ SCHEME_LABELS = {
     "species": "Target species of veterinary medicines",
     "opinion-status": "Opinion outcomes of EMA's scientific committees",
 }
+#: The scheme of the conditions orphan designations are for, made with the designations.
+ORPHAN_SCHEME = "orphan-condition"
+ORPHAN_SCHEME_LABEL = "Conditions of EU orphan designations"
+
 #: The scheme of the history graph (``changes.nt``), written with the changes.
 HISTORY_SCHEMES = {"change-type": "Kinds of change between EMA's exports"}
 CHANGE_TYPE_LABELS = {
@@ -450,6 +454,52 @@ class GraphBuilder:
         self.documents(product, prod, auth)
         self.questions(product, prod)
 
+    # -- orphan designations ----------------------------------------------
+
+    def designations(self, designations: Iterable[OrphanDesignation], holders: set[str]) -> None:
+        """The designations, their condition concepts and sponsors, and the medicines they became.
+
+        A sponsor that is not a holder gets one name, the first seen; a holder
+        is already described by its products.
+        """
+        scheme = NamedNode(self.iris.scheme(ORPHAN_SCHEME))
+        self.add(scheme, RDF.type, SKOS.ConceptScheme)
+        self.add(scheme, RDFS.label, _en(ORPHAN_SCHEME_LABEL))
+        conditions: set[str] = set()
+        sponsors: set[str] = set()
+        for d in designations:
+            node = NamedNode(self.iris.orphan_designation(d.number))
+            self.add(node, RDF.type, EPAR.OrphanDesignation)
+            self.add(node, RDFS.label, _en(f"Orphan designation {d.number}"))
+            self.add(node, EPAR.designationNumber, Literal(d.number))
+            self.add(node, DCTERMS.description, _en(f"{d.product}: {d.indication}"))
+            if d.date:
+                self.add(node, EPAR.designationDate, _date(d.date))
+            concept_iri = self.iris.concept(ORPHAN_SCHEME, d.condition)
+            concept = NamedNode(concept_iri)
+            self.add(node, EPAR.orphanCondition, concept)
+            if concept_iri not in conditions:
+                conditions.add(concept_iri)
+                label = _en(d.condition)
+                self.add(concept, RDF.type, SKOS.Concept)
+                self.add(concept, RDFS.label, label)
+                self.add(concept, SKOS.prefLabel, label)
+                self.add(concept, SKOS.inScheme, scheme)
+                self.add(concept, SKOS.topConceptOf, scheme)
+                self.add(scheme, SKOS.hasTopConcept, concept)
+            if d.sponsor:
+                org_iri = self.iris.organisation(d.sponsor)
+                org = NamedNode(org_iri)
+                self.add(node, EPAR.sponsor, org)
+                if org_iri not in holders and org_iri not in sponsors:
+                    sponsors.add(org_iri)
+                    self.add(org, RDF.type, EPAR.Organisation)
+                    self.add(org, RDFS.label, Literal(d.sponsor))
+                    self.add(org, SCHEMA.name, Literal(d.sponsor))
+            if d.medicine:
+                prod = NamedNode(self.iris.product(d.medicine))
+                self.add(node, EPAR.designatedProduct, prod)
+                self.add(prod, EPAR.orphanDesignation, node)
 
     # -- history ----------------------------------------------------------
 
@@ -559,9 +609,12 @@ def build_triples(products: Iterable[Product], iris: Minter) -> set[Triple]:
 
 
 def build_graphs(
-    products: Iterable[Product], diffs: Iterable[Diff], iris: Minter
+    products: Sequence[Product],
+    diffs: Iterable[Diff],
+    iris: Minter,
+    designations: Iterable[OrphanDesignation] | None = None,
 ) -> tuple[set[Triple], set[Triple]]:
-    """The current graph of ``products`` and the history graph of ``diffs``.
+    """The current graph of ``products`` (and ``designations``, when given) and the history graph of ``diffs``.
 
     One builder makes both, so a value in a change (an old holder, a status
     no product has today) is the same node as in the current graph, and each
@@ -571,6 +624,8 @@ def build_graphs(
     builder.schemes()
     for product in products:
         builder.product(product)
+    if designations is not None:
+        builder.designations(designations, {iris.organisation(p.holder) for p in products if p.holder})
     current = builder.triples
     builder.triples = set()
     builder.history(diffs)

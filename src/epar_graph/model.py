@@ -4,16 +4,20 @@ Readers turn each input record into either a :class:`ProductRecord` (one
 source's view of one medicine) or a :class:`Rejection` that names file, record
 and field. :func:`merge_records` then folds the records about the same product
 number, from every source, into one :class:`Product`.
+
+EU orphan designations are entities of their own (:class:`OrphanDesignation`);
+:func:`place_designations` finds the medicine each designated product became.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, fields
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
 
-from epar_graph.iris import normalise_organisation
+from epar_graph.iris import normalise_name, normalise_organisation
 
 #: EMA product numbers: ``EMEA/H/C/…`` for human, ``EMEA/V/C/…`` for veterinary medicines.
 PRODUCT_NUMBER_RE = re.compile(r"^EMEA/[HV]/C/\d{6}$")
@@ -289,3 +293,110 @@ def merge_sources(sources: Iterable[SourceRecords]) -> list[Product]:
                 prod = products[number] = Product(number, rec.name)
             _fold(prod, rec, unite=False)
     return [products[k] for k in sorted(products)]
+
+
+# -- orphan designations ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TradeName:
+    """The name a designated product was authorised under, its EU register number and the day it was."""
+
+    name: str
+    eu_number: str
+    implemented_on: dt.date
+
+
+@dataclass(frozen=True)
+class OrphanDesignation:
+    """One EU orphan designation: a sponsor's product designated for a rare condition.
+
+    ``medicine`` is the product number of the medicine the designated product
+    became, once :func:`place_designations` has found exactly one.
+    """
+
+    number: str
+    product: str
+    indication: str
+    condition: str
+    sponsor: str | None = None
+    date: dt.date | None = None
+    trade: TradeName | None = None
+    medicine: str | None = None
+
+
+#: Statuses of applications that never got an EU register number (EU/1/…).
+NEVER_AUTHORISED = frozenset({"Refused", "Withdrawn application", "Not authorised"})
+
+_PREVIOUSLY = re.compile(r"\s*\((?:previously|formerly)\s+(?P<old>[^)]*)\)\s*$", re.IGNORECASE)
+
+
+def product_name_keys(name: str) -> list[str]:
+    """The names a product may be called by: "Abasaglar (previously Abasria)" → abasaglar…, abasria."""
+    keys = [normalise_name(name)]
+    if m := _PREVIOUSLY.search(name):
+        keys.append(normalise_name(name[: m.start()]))
+        keys.extend(normalise_name(old) for old in re.split(r"\s*(?:,|\band\b)\s*", m["old"]) if old)
+    return [k for k in dict.fromkeys(keys) if k]
+
+
+def match_trade_name(
+    trade: TradeName, index: Mapping[str, set[str]], products: Mapping[str, Product]
+) -> tuple[str | None, list[str]]:
+    """The product a designation's trade name is, or ``None`` and the candidates when not exactly one.
+
+    Two products can share a name (an application refused, then a later one
+    authorised). The trade name comes with an EU register number, which only
+    an authorised product has, so never-authorised candidates are dropped; a
+    remaining tie is broken by the authorisation date being the date the
+    designation was implemented on, and is otherwise left unresolved.
+    """
+    candidates = sorted(index.get(normalise_name(trade.name), set()))
+    if len(candidates) > 1:
+        authorised = [n for n in candidates if products[n].status not in NEVER_AUTHORISED]
+        if len(authorised) > 1:
+            same_day = [n for n in authorised if products[n].authorisation_date == trade.implemented_on]
+            authorised = same_day or authorised
+        if len(authorised) == 1:
+            return authorised[0], candidates
+    return (candidates[0] if len(candidates) == 1 else None), candidates
+
+
+def designation_order(number: str) -> tuple[int, ...]:
+    """EU/3/09/672 → (9, 672): designations in the order they were granted."""
+    return tuple(int(x) for x in number.split("/")[2:])
+
+
+def place_designations(
+    designations: Iterable[OrphanDesignation], products: Sequence[Product]
+) -> tuple[list[OrphanDesignation], list[str]]:
+    """The designations in number order, each with the medicine its trade name is; notes on those left apart.
+
+    A designation whose trade name fits several products, or none, keeps no
+    medicine: a wrong link would be worse than a missing one.
+    """
+    index: dict[str, set[str]] = defaultdict(set)
+    for p in products:
+        for key in product_name_keys(p.name):
+            index[key].add(p.product_number)
+    by_number = {p.product_number: p for p in products}
+    placed: list[OrphanDesignation] = []
+    notes: list[str] = []
+    for d in sorted(designations, key=lambda d: designation_order(d.number)):
+        trade = d.trade
+        if trade is not None:
+            number, candidates = match_trade_name(trade, index, by_number)
+            if number:
+                d = replace(d, medicine=number)
+            elif candidates:
+                notes.append(
+                    f"designation {d.number}: trade name {trade.name!r} fits several products "
+                    f"({', '.join(candidates)}); not linked"
+                )
+            else:
+                notes.append(
+                    f"designation {d.number}: trade name {trade.name!r} ({trade.eu_number}) "
+                    "matches no product in the data"
+                )
+        placed.append(d)
+    return placed, notes

@@ -23,9 +23,10 @@ from epar_graph.files import sha256_file
 from epar_graph.graph import build_graphs
 from epar_graph.iris import IriError, Minter
 from epar_graph.links.matching import build_linksets
-from epar_graph.links.sets import Linkset, void_description
-from epar_graph.model import ReadWarning, Rejection, merge_sources
+from epar_graph.links.sets import DESIGNATION_TABLE, Linkset, void_description
+from epar_graph.model import OrphanDesignation, ReadWarning, Rejection, merge_sources, place_designations
 from epar_graph.read import EXPORT_DATE, ReadResult, read_source
+from epar_graph.read.link_tables import read_designations
 
 EXIT_OK, EXIT_REJECTED, EXIT_USAGE, EXIT_HISTORY_ALARM, EXIT_NO_SPACE = 0, 1, 2, 3, 4
 #: How an export's date was set when ``--as-of`` gave it (metadata ``export_date_from``).
@@ -143,12 +144,15 @@ def build(
             result.rejections.extend(r.rejections)
             result.warnings.extend(r.warnings)
         del results  # the records: only the merged products are needed from here
-        triples, changes = build_graphs(products, result.diffs, mint)
+        designations: list[OrphanDesignation] | None = None
+        if with_links:
+            table = read_designations(config.DATA_DIR / DESIGNATION_TABLE)
+            designations, _ = place_designations((row.designation for row in table.rows), products)
+        triples, changes = build_graphs(products, result.diffs, mint, designations)
         linksets: list[Linkset] = []
         if with_links:
             progress.update(task, description="linking")
-            linksets, extra = build_linksets(products, mint)
-            triples.update(extra)
+            linksets = build_linksets(products, mint, config.DATA_DIR, table)
         progress.update(task, description="writing")
         result.products = len(products)
         result.triples = len(triples)

@@ -101,12 +101,17 @@ def coverage_from_sources(data_dir: Path = config.DATA_DIR, mint: Minter | None 
     """Coverage computed straight from the bundled products, with the notes on what was not placed."""
     from epar_graph.links.coverage import coverage
     from epar_graph.links.matching import link_products
+    from epar_graph.links.sets import DESIGNATION_TABLE
+    from epar_graph.model import place_designations
+    from epar_graph.read.link_tables import read_designations
 
     mint = mint or Minter()
     products = bundled_products()
-    result = link_products(products, mint, data_dir)
-    notes = [str(r) for r in result.rejections] + result.notes
-    return coverage(products, result.linksets, mint, result.triples, notes)
+    table = read_designations(data_dir / DESIGNATION_TABLE)
+    designations, placing = place_designations((row.designation for row in table.rows), products)
+    result = link_products(products, mint, data_dir, table)
+    notes = [str(r) for r in result.rejections] + placing + result.notes
+    return coverage(products, result.linksets, mint, designations, notes)
 
 
 @links_app.command()

@@ -14,13 +14,13 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from pyoxigraph import Literal, NamedNode, Triple
+from pyoxigraph import NamedNode
 
 from epar_graph import model
-from epar_graph.graph import atc_ancestors
+from epar_graph.graph import ORPHAN_SCHEME, atc_ancestors
 from epar_graph.iris import Minter
 from epar_graph.links.sets import Linkset
-from epar_graph.namespaces import EPAR, EU_COUNTRY_BASE, RDF, RDFS
+from epar_graph.namespaces import EU_COUNTRY_BASE
 
 
 @dataclass
@@ -118,9 +118,9 @@ def _keep(found: dict[str, str], iri: str, label: str) -> None:
 
 
 def entities_from_products(
-    products: Iterable[model.Product], mint: Minter, entity_triples: Iterable[Triple] = ()
+    products: Iterable[model.Product], mint: Minter, designations: Iterable[model.OrphanDesignation] = ()
 ) -> Entities:
-    """The entities the graph stage mints for ``products``, plus the designations in ``entity_triples``."""
+    """The entities the graph stage mints for ``products`` and ``designations``."""
     ents = Entities()
     for p in products:
         prod = mint.product(p.product_number)
@@ -139,23 +139,12 @@ def entities_from_products(
             _keep(ents.holders, holder, p.holder)
             if p.holder_address and p.holder_address.country_code:
                 ents.holder_countries[holder].add(EU_COUNTRY_BASE + p.holder_address.country_code)
-    labels: dict[str, str] = {}
-    designations: set[str] = set()
-    conditions: set[str] = set()
-    for t in entity_triples:
-        if not isinstance(t.subject, NamedNode):
-            continue
-        s, pred, o = t.subject.value, t.predicate, t.object
-        if pred == RDFS.label and isinstance(o, Literal):
-            _keep(labels, s, o.value)
-        elif pred == RDF.type and o == EPAR.OrphanDesignation:
-            designations.add(s)
-        elif pred == EPAR.orphanCondition and isinstance(o, NamedNode):
-            conditions.add(o.value)
-        elif pred == EPAR.designatedProduct:
-            ents.designated.add(s)
-    ents.orphan_designations = {d: labels.get(d, d) for d in designations}
-    ents.orphan_conditions = {c: labels.get(c, c) for c in conditions}
+    for d in designations:
+        node = mint.orphan_designation(d.number)
+        ents.orphan_designations.setdefault(node, f"Orphan designation {d.number}")
+        ents.orphan_conditions.setdefault(mint.concept(ORPHAN_SCHEME, d.condition), d.condition)
+        if d.medicine:
+            ents.designated.add(node)
     return ents
 
 
@@ -249,9 +238,9 @@ def coverage(
     products: list[model.Product],
     linksets: Iterable[Linkset],
     mint: Minter | None = None,
-    entity_triples: Iterable[Triple] = (),
+    designations: Iterable[model.OrphanDesignation] = (),
     notes: Iterable[str] = (),
 ) -> CoverageReport:
     """Shares of products, substances, ATC codes, conditions and holders linked, per target."""
-    ents = entities_from_products(products, mint or Minter(), entity_triples)
+    ents = entities_from_products(products, mint or Minter(), designations)
     return coverage_of(ents, linked_subjects(linksets), notes)

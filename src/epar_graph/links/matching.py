@@ -14,15 +14,14 @@ them is the publish stage's job.
 
 from __future__ import annotations
 
-import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-from pyoxigraph import Literal, NamedNode, Triple
+from pyoxigraph import NamedNode, Triple
 
 from epar_graph import config, iris, model
-from epar_graph.graph import atc_ancestors
+from epar_graph.graph import ORPHAN_SCHEME, atc_ancestors
 from epar_graph.iris import Minter
 from epar_graph.links.sets import (
     ATC_BIOPORTAL,
@@ -41,19 +40,9 @@ from epar_graph.links.sets import (
     Linkset,
 )
 from epar_graph.namespaces import (
-    DCTERMS,
-    EPAR,
     EU_COUNTRY_BASE,
-    RDF,
-    RDFS,
-    SCHEMA,
-    SKOS,
-    XSD,
 )
 from epar_graph.read import link_tables as lt
-
-ORPHAN_SCHEME = "orphan-condition"
-ORPHAN_SCHEME_LABEL = "Conditions of EU orphan designations"
 
 
 class _Links:
@@ -206,99 +195,17 @@ def _link_areas(
             out.add("mesh-therapeutic-areas", mint.concept("therapeutic-area", area), MESH.node(descriptor))
 
 
-# -- orphan designations ----------------------------------------------------------------------
-
-_PREVIOUSLY = re.compile(r"\s*\((?:previously|formerly)\s+(?P<old>[^)]*)\)\s*$", re.IGNORECASE)
+# -- orphan conditions ------------------------------------------------------------------------
 
 
-def product_name_keys(name: str) -> list[str]:
-    """The names a product may be called by: "Abasaglar (previously Abasria)" → abasaglar…, abasria."""
-    keys = [iris.normalise_name(name)]
-    if m := _PREVIOUSLY.search(name):
-        keys.append(iris.normalise_name(name[: m.start()]))
-        keys.extend(iris.normalise_name(old) for old in re.split(r"\s*(?:,|\band\b)\s*", m["old"]) if old)
-    return [k for k in dict.fromkeys(keys) if k]
-
-
-#: statuses of applications that never got an EU register number (EU/1/…)
-NEVER_AUTHORISED = frozenset({"Refused", "Withdrawn application", "Not authorised"})
-
-
-def match_trade_name(
-    trade: lt.TradeName, index: Mapping[str, set[str]], products: Mapping[str, model.Product]
-) -> tuple[str | None, list[str]]:
-    """The product a designation's trade name is, or ``None`` and the candidates when not exactly one.
-
-    Two products can share a name (an application refused, then a later one
-    authorised). The trade name comes with an EU register number, which only
-    an authorised product has, so never-authorised candidates are dropped; a
-    remaining tie is broken by the authorisation date being the date the
-    designation was implemented on, and is otherwise left unresolved.
-    """
-    candidates = sorted(index.get(iris.normalise_name(trade.name), set()))
-    if len(candidates) > 1:
-        authorised = [n for n in candidates if products[n].status not in NEVER_AUTHORISED]
-        if len(authorised) > 1:
-            same_day = [n for n in authorised if products[n].authorisation_date == trade.implemented_on]
-            authorised = same_day or authorised
-        if len(authorised) == 1:
-            return authorised[0], candidates
-    return (candidates[0] if len(candidates) == 1 else None), candidates
-
-
-def _designation_key(number: str) -> tuple[int, ...]:
-    return tuple(int(x) for x in number.split("/")[2:])
-
-
-def _literal_date(value: object) -> Literal:
-    return Literal(str(value), datatype=XSD.date)
-
-
-def _link_designations(
-    products: Sequence[model.Product],
-    rows: Iterable[lt.DesignationRow],
-    mint: Minter,
-    out: _Links,
-    triples: dict[Triple, None],
-    notes: list[str],
-) -> None:
-    def add(s: NamedNode, p: NamedNode, o: NamedNode | Literal) -> None:
-        triples[Triple(s, p, o)] = None
-
-    index: dict[str, set[str]] = defaultdict(set)
-    for p in products:
-        for key in product_name_keys(p.name):
-            index[key].add(p.product_number)
-    holders = {mint.organisation(p.holder) for p in products if p.holder}
-    by_number = {p.product_number: p for p in products}
-    scheme = NamedNode(mint.scheme(ORPHAN_SCHEME))
-    add(scheme, RDF.type, SKOS.ConceptScheme)
-    add(scheme, RDFS.label, Literal(ORPHAN_SCHEME_LABEL, language="en"))
-
+def _link_conditions(rows: Iterable[lt.DesignationRow], mint: Minter, out: _Links, notes: list[str]) -> None:
+    """The designation table's matches of each condition (its author's), where they agree."""
     concepts: dict[str, str] = {}
     matches: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
     wd_routes: dict[str, set[tuple[str, str]]] = defaultdict(set)
-    sponsors: set[str] = set()
-    for row in sorted(rows, key=lambda r: _designation_key(r.number)):
-        node = NamedNode(mint.orphan_designation(row.number))
-        add(node, RDF.type, EPAR.OrphanDesignation)
-        add(node, RDFS.label, Literal(f"Orphan designation {row.number}", language="en"))
-        add(node, EPAR.designationNumber, Literal(row.number))
-        add(node, DCTERMS.description, Literal(f"{row.product}: {row.indication}", language="en"))
-        if row.date:
-            add(node, EPAR.designationDate, _literal_date(row.date.isoformat()))
+    for row in sorted(rows, key=lambda r: model.designation_order(r.number)):
         concept_iri = mint.concept(ORPHAN_SCHEME, row.condition)
-        concept = NamedNode(concept_iri)
-        add(node, EPAR.orphanCondition, concept)
-        if concept_iri not in concepts:
-            concepts[concept_iri] = row.condition
-            label = Literal(row.condition, language="en")
-            add(concept, RDF.type, SKOS.Concept)
-            add(concept, RDFS.label, label)
-            add(concept, SKOS.prefLabel, label)
-            add(concept, SKOS.inScheme, scheme)
-            add(concept, SKOS.topConceptOf, scheme)
-            add(scheme, SKOS.hasTopConcept, concept)
+        concepts.setdefault(concept_iri, row.condition)
         for target, value in (("doid", row.doid), ("hpo", row.hpo), ("ordo", row.ordo), ("mesh", row.mesh)):
             if value:
                 matches[concept_iri][target].add(value)
@@ -306,32 +213,6 @@ def _link_designations(
                            ("mesh", row.wikidata_via_mesh)):
             if qid:
                 wd_routes[concept_iri].add((route, qid))
-        if row.sponsor:
-            org_iri = mint.organisation(row.sponsor)
-            org = NamedNode(org_iri)
-            add(node, EPAR.sponsor, org)
-            if org_iri not in holders and org_iri not in sponsors:
-                # holders are described by the graph stage; a sponsor gets one name, the first seen
-                sponsors.add(org_iri)
-                add(org, RDF.type, EPAR.Organisation)
-                add(org, RDFS.label, Literal(row.sponsor))
-                add(org, SCHEMA.name, Literal(row.sponsor))
-        if row.trade:
-            number, candidates = match_trade_name(row.trade, index, by_number)
-            if number:
-                prod = NamedNode(mint.product(number))
-                add(node, EPAR.designatedProduct, prod)
-                add(prod, EPAR.orphanDesignation, node)
-            elif candidates:
-                notes.append(
-                    f"designation {row.number}: trade name {row.trade.name!r} fits several products "
-                    f"({', '.join(candidates)}); not linked"
-                )
-            else:
-                notes.append(
-                    f"designation {row.number}: trade name {row.trade.name!r} ({row.trade.eu_number}) "
-                    "matches no product in the data"
-                )
 
     for concept_iri in sorted(matches):
         for target, values in sorted(matches[concept_iri].items()):
@@ -404,21 +285,26 @@ def _link_refresh(
 
 
 def link_products(
-    products: list[model.Product], mint: Minter, data_dir: Path = config.DATA_DIR
+    products: list[model.Product],
+    mint: Minter,
+    data_dir: Path = config.DATA_DIR,
+    designations: lt.Table[lt.DesignationRow] | None = None,
 ) -> LinkResult:
     """Make every link set for ``products`` from the link tables under ``data_dir``.
+
+    ``designations`` is the designation table when the caller has read it
+    already (the designations themselves are entities of the graph stage).
 
     Raises :class:`~epar_graph.read.link_tables.LinkTableError` when a required
     table is missing or unusable; bad rows become ``rejections``.
     """
     by_number = {p.product_number: p for p in products}
     out = _Links()
-    extra: dict[Triple, None] = {}
     notes: list[str] = []
     rejections: list[model.Rejection] = []
 
     substances = lt.read_substance_matches(data_dir / SUBSTANCE_TABLE)
-    designations = lt.read_designations(data_dir / DESIGNATION_TABLE)
+    designations = designations or lt.read_designations(data_dir / DESIGNATION_TABLE)
     headings = lt.read_mesh_headings(data_dir / MESH_TABLE)
     countries = lt.read_countries(data_dir / COUNTRY_TABLE)
     refresh_path = data_dir / REFRESH_TABLE
@@ -431,7 +317,7 @@ def link_products(
     _link_substances(by_number, substances.rows, mint, out, notes)
     _link_atc(products, mint, out)
     _link_areas(products, headings.rows, mint, out)
-    _link_designations(products, designations.rows, mint, out, extra, notes)
+    _link_conditions(designations.rows, mint, out, notes)
     _link_countries(products, countries.rows, out)
     if refresh is not None:
         _link_refresh(by_number, refresh.rows, mint, out)
@@ -457,16 +343,14 @@ def link_products(
                 triples=triples,
             )
         )
-    return LinkResult(linksets, list(extra), notes, rejections)
+    return LinkResult(linksets, notes, rejections)
 
 
 def build_linksets(
-    products: list[model.Product], mint: Minter, data_dir: Path = config.DATA_DIR
-) -> tuple[list[Linkset], list[Triple]]:
-    """The link sets, and the entity triples that belong in the main graph.
-
-    The entity triples describe the orphan designations (with their condition
-    concepts and sponsor organisations) and the product↔designation edges.
-    """
-    result = link_products(products, mint, data_dir)
-    return result.linksets, result.triples
+    products: list[model.Product],
+    mint: Minter,
+    data_dir: Path = config.DATA_DIR,
+    designations: lt.Table[lt.DesignationRow] | None = None,
+) -> list[Linkset]:
+    """The link sets of ``products`` (see :func:`link_products`)."""
+    return link_products(products, mint, data_dir, designations).linksets

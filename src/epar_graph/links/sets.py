@@ -219,7 +219,6 @@ class LinkResult:
     """Everything the link stage made, and what it could not place (``notes``)."""
 
     linksets: list[Linkset]
-    triples: list[Triple]
     notes: list[str] = field(default_factory=list)
     rejections: list[model.Rejection] = field(default_factory=list)
 

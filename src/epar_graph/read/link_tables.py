@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Generic, TypeVar
 
-from epar_graph.model import Rejection
+from epar_graph.model import OrphanDesignation, Rejection, TradeName
 from epar_graph.read.common import FieldError, clean, parse_date, split_substances
 
 T = TypeVar("T")
@@ -119,17 +119,10 @@ def id_list(
     return tuple(None if x is None or x.lower() in ("none", "nan") else parse(x, column) for x in raw)
 
 
-@dataclass(frozen=True)
-class TradeName:
-    """The jammed "TradenameEU Centralised NrImplemented on" cell, taken apart."""
-
-    name: str
-    eu_number: str
-    implemented_on: dt.date
-
-
 def trade_name(value: str | None, column: str) -> TradeName | None:
-    """"WakixEU/1/15/106804/04/2016" → ("Wakix", "EU/1/15/1068", 2016-04-04).
+    """The jammed "TradenameEU Centralised NrImplemented on" cell, taken apart.
+
+    "WakixEU/1/15/106804/04/2016" → ("Wakix", "EU/1/15/1068", 2016-04-04).
 
     The date is always the last ten characters (dd/mm/yyyy), so the register
     number is every digit between "EU/1/yy/" and the date, whatever its length.
@@ -273,6 +266,12 @@ class DesignationRow:
     wikidata_via_doid: str | None
     wikidata_via_ordo: str | None
     wikidata_via_mesh: str | None
+
+    @property
+    def designation(self) -> OrphanDesignation:
+        """The designation itself, as the model knows it (without the author's matches)."""
+        return OrphanDesignation(self.number, self.product, self.indication, self.condition, self.sponsor,
+                                 self.date, self.trade)
 
 
 TRADE_COLUMN = "TradenameEU Centralised NrImplemented on"
