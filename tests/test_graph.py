@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from pyoxigraph import Literal, NamedNode, Triple
 
 from epar_graph.graph import (
+    as_triples,
     atc_ancestors,
     atcvet_ancestors,
     build_graphs,
@@ -184,7 +185,7 @@ def designation_graph() -> tuple[list[Product], set[Triple]]:
     table = read_designations(LINK_TABLES / DESIGNATION_TABLE)
     placed, _ = place_designations((r.designation for r in table.rows), products)
     current, _ = build_graphs(products, [], MINT, placed)
-    return products, current
+    return products, as_triples(current)
 
 
 def facts(triples: set[Triple], iri: str) -> set[tuple[str, object]]:
@@ -223,4 +224,4 @@ def test_a_sponsor_is_described_once_and_a_holder_only_by_its_products() -> None
 
 def test_no_designations_no_orphan_scheme() -> None:
     current, _ = build_graphs([product("EMEA/H/C/000001")], [], MINT)
-    assert not any(t.subject.value == MINT.scheme("orphan-condition") for t in current)
+    assert not any(t.subject.value == MINT.scheme("orphan-condition") for t in as_triples(current))

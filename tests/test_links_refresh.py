@@ -289,7 +289,7 @@ WIKIDATA_SPARQL = "<https://query.wikidata.org/sparql>"
 @pytest.fixture(scope="module")
 def small_graph() -> pyoxigraph.Store:
     """Our graph for Abilify and Alofisel with the link sets and orphan designations of the fixtures."""
-    from epar_graph.graph import build_graphs
+    from epar_graph.graph import as_triples, build_graphs
     from epar_graph.iris import Minter
     from epar_graph.links.matching import link_products
     from epar_graph.links.sets import DESIGNATION_TABLE
@@ -304,7 +304,8 @@ def small_graph() -> pyoxigraph.Store:
     table = read_designations(FIXTURES / DESIGNATION_TABLE)
     designations, _ = place_designations((r.designation for r in table.rows), products)
     result = link_products(products, mint, FIXTURES, table)
-    triples, _ = build_graphs(products, [], mint, designations)
+    lines, _ = build_graphs(products, [], mint, designations)
+    triples = as_triples(lines)
     triples |= {t for ls in result.linksets for t in ls.triples}
     store = pyoxigraph.Store()
     store.extend(pyoxigraph.Quad(t.subject, t.predicate, t.object) for t in triples)

@@ -19,7 +19,7 @@ import pyoxigraph
 import pytest
 import rdflib
 
-from epar_graph import config
+from epar_graph import config, pipeline, search_index
 from epar_graph.iris import Minter
 from epar_graph.namespaces import EPAR
 from epar_graph.pipeline import BuildResult, build
@@ -220,6 +220,30 @@ def test_same_input_same_bytes(bundled: BuildResult, tmp_path: Path) -> None:
     again = build([], tmp_path / "again", gzip_nt=True)
     with gzip.open(again.out / "epar.nt.gz", "rb") as f:
         assert f.read() == (bundled.out / "epar.nt").read_bytes()
+
+
+def _release_bytes(out: Path) -> dict[str, bytes]:
+    """The files of a release, the build time in its VoID left out."""
+    files = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    files["void.ttl"] = b"\n".join(line for line in files["void.ttl"].splitlines() if b"dcterms:created" not in line)
+    return files
+
+
+def test_a_second_process_writes_what_one_process_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pipeline, "_cores", lambda: 1)
+    alone = build([CUT_2026], tmp_path / "alone")
+    monkeypatch.setattr(pipeline, "_cores", lambda: 2)
+    monkeypatch.setattr(pipeline, "BESIDE_FROM", 0)
+    beside = build([CUT_2026], tmp_path / "beside")
+    assert "epar.ttl" in _release_bytes(alone.out) and search_index.INDEX_FILE in _release_bytes(alone.out)
+    assert _release_bytes(beside.out) == _release_bytes(alone.out)
+
+
+@pytest.mark.parametrize("cores", [1, 2])
+def test_work_done_beside_raises_its_failure_here(cores: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pipeline, "_cores", lambda: cores)
+    with pytest.raises(ValueError, match="invalid literal"), pipeline._Beside() as beside:
+        beside.run(int, "not a number")
 
 
 def test_cli_rejects_bad_records_and_still_writes(tmp_path: Path) -> None:

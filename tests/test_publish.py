@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from pyoxigraph import Literal, NamedNode, Triple
 
 from epar_graph import config, publish, release
-from epar_graph.graph import build_triples
+from epar_graph.graph import build_triples, ntriples_line
 from epar_graph.iris import Minter
 from epar_graph.model import merge_sources
 from epar_graph.namespaces import XSD
@@ -44,18 +44,22 @@ def graph() -> set[Triple]:
     return triples
 
 
-def test_sorted_runs_give_the_sorted_ntriples(graph: set[Triple], tmp_path: Path) -> None:
+def lines(triples: set[Triple]) -> set[str]:
+    return {ntriples_line(t) for t in triples}
+
+
+def test_sorted_lines_give_the_sorted_ntriples(graph: set[Triple], tmp_path: Path) -> None:
     expected = publish.sorted_ntriples(graph)
-    triples = set(graph)
-    publish.write_sorted_ntriples(tmp_path / "epar.nt", triples, batch=5000)
+    unsorted = lines(graph)
+    publish.write_sorted_lines(tmp_path / "epar.nt", unsorted, batch=5000)
     assert (tmp_path / "epar.nt").read_bytes() == expected
-    assert not triples  # emptied on the way
-    assert [p.name for p in tmp_path.iterdir()] == ["epar.nt"]  # no run file left
+    assert not unsorted  # emptied on the way
+    assert [p.name for p in tmp_path.iterdir()] == ["epar.nt"]
 
 
-def test_sorted_runs_gzipped_give_the_same_bytes(graph: set[Triple], tmp_path: Path) -> None:
+def test_sorted_lines_gzipped_give_the_same_bytes(graph: set[Triple], tmp_path: Path) -> None:
     publish.write_bytes(tmp_path / "whole.nt.gz", publish.sorted_ntriples(graph), gz=True)
-    publish.write_sorted_ntriples(tmp_path / "epar.nt.gz", set(graph), gz=True, batch=20000)
+    publish.write_sorted_lines(tmp_path / "epar.nt.gz", lines(graph), gz=True, batch=20000)
     assert (tmp_path / "epar.nt.gz").read_bytes() == (tmp_path / "whole.nt.gz").read_bytes()
     assert list(publish.read_lines(tmp_path / "epar.nt.gz")) == gzip.decompress(
         (tmp_path / "whole.nt.gz").read_bytes()
@@ -63,12 +67,12 @@ def test_sorted_runs_gzipped_give_the_same_bytes(graph: set[Triple], tmp_path: P
 
 
 def test_an_empty_graph_writes_an_empty_file(tmp_path: Path) -> None:
-    publish.write_sorted_ntriples(tmp_path / "epar.nt", set())
+    publish.write_sorted_lines(tmp_path / "epar.nt", set())
     assert (tmp_path / "epar.nt").read_bytes() == b""
 
 
 def test_jsonld_context_and_counts_from_lines(graph: set[Triple], tmp_path: Path) -> None:
-    publish.write_sorted_ntriples(tmp_path / "epar.nt", set(graph))
+    publish.write_sorted_lines(tmp_path / "epar.nt", lines(graph))
     ordered = list(publish.read_ntriples(tmp_path / "epar.nt"))
     stats, context = publish.stats_and_context(publish.read_lines(tmp_path / "epar.nt"))
     assert context == publish.jsonld_context(ordered)
@@ -114,6 +118,14 @@ def test_split_line_reads_back_what_pyoxigraph_writes(text: str, lang: str | Non
         assert o == ("@lang", text, lang)
     else:
         assert o == (datatype or XSD.string.value, text)
+
+
+def test_split_line_cuts_every_line_as_the_full_pattern_reads_it(graph: set[Triple]) -> None:
+    data = publish.sorted_ntriples(graph)
+    for line in data.splitlines(keepends=True):
+        assert publish.split_line(line) == publish._split_line_fully(line.decode("utf-8"))
+    iri_object = b"<urn:x:s> <urn:x:p> <urn:x:o> .\n"
+    assert publish.split_line(iri_object) == ("urn:x:s", "urn:x:p", ("@id", "urn:x:o"))
 
 
 def test_split_line_refuses_blank_nodes() -> None:

@@ -1,7 +1,10 @@
 """Stage 3, graph: turn merged :class:`~epar_graph.model.Product` s (and orphan designations) into RDF triples.
 
-The output is a plain set of pyoxigraph triples (no blank nodes: everything a
-user may link to has a minted IRI, see :mod:`epar_graph.iris`). Concepts
+The output is a set of N-Triples lines, one per triple (no blank nodes:
+everything a user may link to has a minted IRI, see :mod:`epar_graph.iris`).
+Lines, not term objects, because a build holds well over a million triples:
+a line is one string where a triple is four objects, and the dump is these
+lines sorted. Concepts
 (statuses, sections, document types, ATC codes, therapeutic areas,
 pharmacotherapeutic groups) are minted once per key across all products, so
 two products with the same ATC code share one concept node.
@@ -17,7 +20,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pyoxigraph import Literal, NamedNode, Triple
+import pyoxigraph
+from pyoxigraph import Literal, NamedNode, RdfFormat, Triple
 
 from epar_graph.config import DATA_DIR
 from epar_graph.history import ADDED, REMOVED, Change, Diff, Snapshot, Value
@@ -196,7 +200,8 @@ class GraphBuilder:
     """Accumulates triples; concepts are minted once however often they are used."""
 
     iris: Minter
-    triples: set[Triple] = field(default_factory=set)
+    #: the triples, each as its N-Triples line (without the newline)
+    lines: set[str] = field(default_factory=set)
     _concepts: set[str] = field(default_factory=set)
     #: concept IRI → language → its one preferred label (later spellings become altLabels)
     _pref: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -205,7 +210,12 @@ class GraphBuilder:
     _atc_names: dict[str, str] = field(default_factory=_atc_main_groups)
 
     def add(self, s: NamedNode, p: NamedNode, o: Object) -> None:
-        self.triples.add(Triple(s, p, o))
+        self.lines.add(f"{s} {p} {o} .")
+
+    @property
+    def triples(self) -> set[Triple]:
+        """The triples as term objects (for small graphs: tests, a single change report)."""
+        return as_triples(self.lines)
 
     def node(self, iri: str) -> NamedNode:
         return NamedNode(iri)
@@ -599,6 +609,17 @@ def change_label(change: Change) -> str:
     return f"{who}: {what} {_shown(change.old)} → {_shown(change.new)} {span}"
 
 
+def ntriples_line(t: Triple) -> str:
+    """A triple's N-Triples line, without the newline, as pyoxigraph's serialiser writes it."""
+    return f"{t.subject} {t.predicate} {t.object} ."
+
+
+def as_triples(lines: Iterable[str]) -> set[Triple]:
+    """Term objects of N-Triples lines (each without its newline)."""
+    data = "\n".join(lines).encode("utf-8")
+    return {quad.triple for quad in pyoxigraph.parse(data, format=RdfFormat.N_TRIPLES)}
+
+
 def build_triples(products: Iterable[Product], iris: Minter) -> set[Triple]:
     """All triples for ``products`` (and the concept schemes they use)."""
     builder = GraphBuilder(iris)
@@ -613,8 +634,8 @@ def build_graphs(
     diffs: Iterable[Diff],
     iris: Minter,
     designations: Iterable[OrphanDesignation] | None = None,
-) -> tuple[set[Triple], set[Triple]]:
-    """The current graph of ``products`` (and ``designations``, when given) and the history graph of ``diffs``.
+) -> tuple[set[str], set[str]]:
+    """The lines of the current graph of ``products`` (and ``designations``, when given) and of the history graph.
 
     One builder makes both, so a value in a change (an old holder, a status
     no product has today) is the same node as in the current graph, and each
@@ -626,7 +647,7 @@ def build_graphs(
         builder.product(product)
     if designations is not None:
         builder.designations(designations, {iris.organisation(p.holder) for p in products if p.holder})
-    current = builder.triples
-    builder.triples = set()
+    current = builder.lines
+    builder.lines = set()
     builder.history(diffs)
-    return current, builder.triples
+    return current, builder.lines

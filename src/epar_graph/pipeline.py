@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import datetime as dt
 import errno
+import multiprocessing
+import os
 import sys
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -148,16 +151,16 @@ def build(
         if with_links:
             table = read_designations(config.DATA_DIR / DESIGNATION_TABLE)
             designations, _ = place_designations((row.designation for row in table.rows), products)
-        triples, changes = build_graphs(products, result.diffs, mint, designations)
+        lines, changes = build_graphs(products, result.diffs, mint, designations)
         linksets: list[Linkset] = []
         if with_links:
             progress.update(task, description="linking")
             linksets = build_linksets(products, mint, config.DATA_DIR, table)
         progress.update(task, description="writing")
         result.products = len(products)
-        result.triples = len(triples)
-        del products  # only the triples are needed from here
-        result.files = _write(out, mint, triples, linksets, result, gzip_nt, changes)
+        result.triples = len(lines)
+        del products  # only the lines are needed from here
+        result.files = _write(out, mint, lines, linksets, result, gzip_nt, changes)
     return result
 
 
@@ -186,26 +189,36 @@ def _snapshots(results: Sequence[ReadResult]) -> list[history.Snapshot]:
     return list(snaps.values())
 
 
+#: From how many triples the Turtle dump and the search index are written by a second process.
+BESIDE_FROM = 200_000
+
+
 def _write(
     out: Path,
     mint: Minter,
-    triples: set[Triple],
+    lines: set[str],
     linksets: list[Linkset],
     result: BuildResult,
     gzip_nt: bool,
-    changes: set[Triple],
+    changes: set[str],
 ) -> dict[str, Path]:
-    """Write the release; ``triples`` is emptied on the way (its objects are most of the memory)."""
+    """Write the release; ``lines`` is emptied on the way (it is most of the memory).
+
+    Every dump is written from the sorted N-Triples: once that file is down,
+    the Turtle dump and the search index are made from it by a second process
+    (on a large graph and with a second core) while this one writes the
+    JSON-LD and the rest.
+    """
     built = dt.datetime.now(dt.UTC).replace(microsecond=0)
-    with release.release_dir(out) as tmp:
+    with release.release_dir(out) as tmp, _Beside(enabled=len(lines) >= BESIDE_FROM) as beside:
         files: dict[str, Path] = {}
         plain, compressed = release.DUMP_NAMES
         nt_name = compressed if gzip_nt else plain
         files[nt_name] = tmp / nt_name
-        publish.write_sorted_ntriples(files[nt_name], triples, gz=gzip_nt)  # empties the set
-        # the other dumps read the sorted lines back, one at a time
+        publish.write_sorted_lines(files[nt_name], lines, gz=gzip_nt)  # empties the set
         files["epar.ttl"] = tmp / "epar.ttl"
-        publish.write_bytes(files["epar.ttl"], publish.turtle(publish.read_ntriples(files[nt_name]), presorted=True))
+        beside.run(_turtle_and_index, files[nt_name], files["epar.ttl"], tmp / search_index.INDEX_FILE,
+                   search_index.former_names(result.diffs))
         stats, context = publish.stats_and_context(publish.read_lines(files[nt_name]))
         files["context.jsonld"] = tmp / "context.jsonld"
         publish.write_json(files["context.jsonld"], context)
@@ -216,26 +229,77 @@ def _write(
             name = f"links-{ls.name}.nt"
             files[name] = tmp / name
             publish.write_bytes(files[name], publish.sorted_ntriples(ls.triples))
-        search_index.write_index(tmp / search_index.INDEX_FILE,
-                                 search_index.entries(publish.read_ntriples(files[nt_name]), result.diffs))
         history_void: list[Triple] = []
         if result.diffs:
             files[publish.CHANGES_FILE] = tmp / publish.CHANGES_FILE
-            publish.write_bytes(files[publish.CHANGES_FILE], publish.sorted_ntriples(changes))
+            n_changes = len(changes)
+            publish.write_sorted_lines(files[publish.CHANGES_FILE], changes)
             dates = sorted({d.old.date for d in result.diffs} | {d.new.date for d in result.diffs})
-            history_void = publish.history_void(mint, changes, result.changes, dates)
+            history_void = publish.history_void(mint, n_changes, result.changes, dates)
         if result.rejections:
             files["rejections.csv"] = tmp / "rejections.csv"
             publish.write_rejections(files["rejections.csv"], result.rejections)
         if result.warnings:
             files["warnings.csv"] = tmp / "warnings.csv"
             publish.write_rejections(files["warnings.csv"], result.warnings)
+        beside.wait()  # the VoID states the checksums of every dump, the Turtle one included
         void = publish.void_triples(
             mint, stats, result.sources, dict(files), built, [*void_description(linksets, mint), *history_void]
         )
         (tmp / "void.ttl").write_bytes(publish.turtle(void))
         files["void.ttl"] = tmp / "void.ttl"
     return {name: out / name for name in files}
+
+
+def _turtle_and_index(nt: Path, ttl: Path, index: Path, former: Mapping[str, set[str]]) -> None:
+    """Write the Turtle dump and the search index of the sorted N-Triples dump ``nt``."""
+    with runtime.no_cyclic_gc():
+        publish.write_bytes(ttl, publish.turtle(publish.read_ntriples(nt), presorted=True))
+        search_index.write_index(index, search_index.entries(publish.read_lines(nt), former))
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on every platform
+        return os.cpu_count() or 1
+
+
+class _Beside:
+    """Work done by a second process while this one goes on; done here and now on a single core.
+
+    The process is started fresh ("spawn"), so it holds nothing of the build's
+    memory, and its failure is raised here, at :meth:`wait` or on leaving the block.
+    """
+
+    def __init__(self, enabled: bool = True) -> None:
+        self._pool: ProcessPoolExecutor | None = None
+        if enabled and _cores() > 1:
+            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        self._pending: list[Future[None]] = []
+
+    def __enter__(self) -> _Beside:
+        return self
+
+    def run(self, fn: Callable[..., None], *args: object) -> None:
+        if self._pool is None:
+            fn(*args)
+        else:
+            self._pending.append(self._pool.submit(fn, *args))
+
+    def wait(self) -> None:
+        """Wait for the work handed over so far; its first failure is raised."""
+        pending, self._pending = self._pending, []
+        for future in pending:
+            future.result()
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if exc[0] is None:
+                self.wait()
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 def run_build(

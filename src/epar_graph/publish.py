@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import datetime as dt
+import functools
 import gzip
 import itertools
 import json
@@ -101,46 +102,21 @@ def in_ntriples_order(ntriples: bytes) -> list[Triple]:
     return [quad.triple for quad in pyoxigraph.parse(ntriples, format=RdfFormat.N_TRIPLES)]
 
 
-def write_sorted_ntriples(path: Path, triples: set[Triple], gz: bool = False, batch: int = 100_000) -> None:
-    """Write :func:`sorted_ntriples` of ``triples`` to ``path`` (gzipped if ``gz``), emptying the set.
+def write_sorted_lines(path: Path, lines: set[str], gz: bool = False, batch: int = 100_000) -> None:
+    """Write N-Triples ``lines`` (each without its newline) sorted to ``path`` (gzipped if ``gz``), emptying the set.
 
-    A batch of triples at a time is serialised, sorted and written to a run
-    file beside ``path``, and its triples dropped, so the set's Python objects
-    (most of a build's memory) make way for the lines instead of living beside
-    them. Once the set is gone the runs are read back and merged by one sort
-    (which finds the sorted runs).
+    The same bytes as :func:`sorted_ntriples` of their triples: sorting the
+    strings sorts the UTF-8 bytes (code-point order is byte order, and no line
+    is a prefix of another). Written a batch at a time, so the encoded copy is
+    never whole in memory.
     """
-    runs: list[Path] = []
-    try:
-        while triples:
-            chunk = [triples.pop() for _ in range(min(batch, len(triples)))]
-            data = pyoxigraph.serialize(chunk, format=RdfFormat.N_TRIPLES)
-            assert data is not None
-            del chunk
-            lines = data.splitlines(keepends=True)
-            del data
-            lines.sort()
-            runs.append(path.with_name(f".{path.name}.run-{len(runs)}"))
-            runs[-1].write_bytes(b"".join(lines))
-            del lines
-        lines = []
-        for run in runs:
-            lines.extend(run.read_bytes().splitlines(keepends=True))
-            run.unlink()
-        lines.sort()
-        with open(path, "wb") as raw:
-            out = gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") if gz else raw
-            with out:
-                pending: list[bytes] = []
-                for line, _ in itertools.groupby(lines):
-                    pending.append(line)
-                    if len(pending) >= batch:
-                        out.write(b"".join(pending))
-                        pending.clear()
-                out.write(b"".join(pending))
-    finally:
-        for run in runs:
-            run.unlink(missing_ok=True)
+    ordered = sorted(lines)
+    lines.clear()
+    with open(path, "wb") as raw:
+        out = gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") if gz else raw
+        with out:
+            for start in range(0, len(ordered), batch):
+                out.write(("\n".join(ordered[start:start + batch]) + "\n").encode("utf-8"))
 
 
 def read_ntriples(path: Path) -> Iterator[Triple]:
@@ -177,17 +153,55 @@ _LINE = re.compile(r'<([^>]*)> <([^>]*)> (?:<([^>]*)>|"(.*)"(?:@(\S+)|\^\^<([^>]
 
 
 def split_line(data: bytes) -> tuple[str, str, LineObject]:
-    """(subject IRI, predicate IRI, object) of an N-Triples line as pyoxigraph writes it (no blank nodes)."""
-    m = _LINE.fullmatch(data.decode("utf-8"))
+    """(subject IRI, predicate IRI, object) of an N-Triples line as pyoxigraph writes it (no blank nodes).
+
+    Every dump is written from the lines, so this runs a few million times per
+    build: a line of the usual shape is cut at its delimiters (an IRI holds no
+    ">" or space, a language tag or datatype no quote), and its object, often
+    one shared by many lines (a type, a status), is looked up once. Any other
+    shape gets the full reading.
+    """
+    text = data.decode("utf-8")
+    end = len(text) - 1 if text.endswith("\n") else len(text)
+    cut = text.find("> <")
+    after = text.find("> ", cut + 3)
+    if text.startswith("<") and cut > 0 and after > 0 and text.endswith(" .", 0, end):
+        obj = _line_object(text[after + 2:end - 2])
+        if obj is not None:
+            return text[1:cut], text[cut + 3:after], obj
+    return _split_line_fully(text)
+
+
+@functools.lru_cache(maxsize=65536)
+def _line_object(text: str) -> LineObject | None:
+    """The object of a line from its text, or ``None`` where the text is not of the usual shape."""
+    if text.startswith("<") and text.endswith(">") and " " not in text:
+        return ("@id", text[1:-1])
+    close = text.rfind('"')
+    if not text.startswith('"') or close < 1:
+        return None
+    value, tail = _unescape(text[1:close]), text[close + 1:]
+    if not tail:
+        return (XSD.string.value, value)
+    if tail.startswith("@") and " " not in tail:
+        return ("@lang", value, tail[1:])
+    if tail.startswith("^^<") and tail.endswith(">") and " " not in tail:
+        return (tail[3:-1], value)
+    return None
+
+
+def _split_line_fully(text: str) -> tuple[str, str, LineObject]:
+    """:func:`split_line` by the full pattern of a line."""
+    m = _LINE.fullmatch(text)
     if m is None:
-        raise ValueError(f"unexpected N-Triples line {data!r}")
-    s, p, iri, text, lang, datatype = m.groups()
+        raise ValueError(f"unexpected N-Triples line {text!r}")
+    s, p, iri, literal, lang, datatype = m.groups()
     if iri is not None:
         return s, p, ("@id", iri)
-    text = _unescape(text)
+    literal = _unescape(literal)
     if lang is not None:
-        return s, p, ("@lang", text, lang)
-    return s, p, (datatype or XSD.string.value, text)
+        return s, p, ("@lang", literal, lang)
+    return s, p, (datatype or XSD.string.value, literal)
 
 
 @dataclass
@@ -514,7 +528,7 @@ CHANGES_FILE = "changes.nt"
 
 
 def history_void(
-    mint: Minter, changes: set[Triple], counts: Mapping[str, int], snapshots: Sequence[dt.date]
+    mint: Minter, triples: int, counts: Mapping[str, int], snapshots: Sequence[dt.date]
 ) -> list[Triple]:
     """VoID of the history: a subset of the dataset with its size, snapshots and changes per type."""
     ds = NamedNode(mint.dataset())
@@ -529,7 +543,7 @@ def history_void(
         Triple(node, DCTERMS.description, Literal(
             f"Every difference in a medicine's facts between consecutive EMA exports ({len(snapshots)} snapshots"
             f"{span}), one epar:Change each: {kinds or 'none'}.", language="en")),
-        Triple(node, VOID.triples, _lit_int(len(changes))),
+        Triple(node, VOID.triples, _lit_int(triples)),
         Triple(node, VOID.entities, _lit_int(sum(counts.values()))),
         Triple(node, VOID.dataDump, dump),
         Triple(node, VOID.vocabulary, NamedNode(ONTOLOGY_IRI)),

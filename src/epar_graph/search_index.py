@@ -14,14 +14,15 @@ from __future__ import annotations
 
 import sqlite3
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pyoxigraph import Literal, NamedNode, Triple
+from pyoxigraph import NamedNode
 
 from epar_graph.history import Diff
 from epar_graph.namespaces import EPAR, RDF, RDFS, SCHEMA, SKOS
+from epar_graph.publish import LineObject, split_line
 
 INDEX_FILE = "search.sqlite"
 SCHEMA_VERSION = "1"
@@ -46,48 +47,80 @@ class Entry:
     facts: dict[str, str] = field(default_factory=dict)
 
 
-def _text(node: object) -> str | None:
-    return node.value if isinstance(node, Literal) else None
+#: The properties the index reads: the lines of other properties are not even parsed.
+READS = frozenset(p.value for p in (
+    RDF.type, RDFS.label, SKOS.prefLabel, SKOS.altLabel, SKOS.notation, SKOS.inScheme, SCHEMA.name,
+    EPAR.authorisation, EPAR.productNumber, EPAR.commonName, EPAR.activeSubstance, EPAR.atcCode,
+    EPAR.atcVetCode, EPAR.therapeuticArea, EPAR.holder, EPAR.authorisationStatus, EPAR.category,
+    EPAR.authorisationDate, EPAR.withdrawalDate,
+))
+_READS = frozenset(p.encode("utf-8") for p in READS)
 
 
-class _Graph:
-    """The triples by subject, with the lookups the index needs."""
+def read_lines(lines: Iterable[bytes]) -> Iterator[tuple[str, str, LineObject]]:
+    """The triples of N-Triples lines whose predicate the index reads, split (see :func:`publish.split_line`).
 
-    def __init__(self, triples: Iterable[Triple]) -> None:
-        self.out: dict[str, dict[str, list[object]]] = defaultdict(lambda: defaultdict(list))
-        for t in triples:
-            if isinstance(t.subject, NamedNode):
-                self.out[t.subject.value][t.predicate.value].append(t.object)
-
-    def objects(self, s: str, p: NamedNode) -> list[object]:
-        return self.out.get(s, {}).get(p.value, [])
-
-    def one(self, s: str, p: NamedNode) -> str | None:
-        values = sorted(o.value for o in self.objects(s, p) if isinstance(o, Literal | NamedNode))
-        return values[0] if values else None
-
-    def label(self, s: str) -> str:
-        for p in (RDFS.label, SKOS.prefLabel, SCHEMA.name, SKOS.notation):
-            values = sorted(o.value for o in self.objects(s, p) if isinstance(o, Literal))
-            if values:
-                return values[0]
-        return s.rsplit("/", 1)[-1]
-
-    def iris(self, s: str, p: NamedNode) -> list[str]:
-        return sorted(o.value for o in self.objects(s, p) if isinstance(o, NamedNode))
+    A build's graph has well over a million lines and the index reads about a
+    third of them: the predicate is looked up before the line is decoded.
+    """
+    for line in lines:
+        start = line.find(b"> <") + 3
+        if line[start:line.find(b">", start)] in _READS:
+            yield split_line(line)
 
 
-def entries(triples: Iterable[Triple], diffs: Iterable[Diff] = (), base: str = "") -> list[Entry]:
-    """The index rows of a release: its searchable entities and the names each is found by."""
-    g = _Graph(triples)
+def former_names(diffs: Iterable[Diff]) -> dict[str, set[str]]:
+    """Product number → the names the history says it had before."""
     former: dict[str, set[str]] = defaultdict(set)
     for d in diffs:
         for c in d.changes:
             if c.field == "name":
                 former[c.product_number].update(str(v) for v in c.old)
+    return dict(former)
+
+
+def _is_iri(o: LineObject) -> bool:
+    return o[0] == "@id"
+
+
+class _Graph:
+    """The triples the index reads, by subject, with the lookups it needs."""
+
+    def __init__(self, triples: Iterable[tuple[str, str, LineObject]]) -> None:
+        self.out: dict[str, dict[str, list[LineObject]]] = defaultdict(lambda: defaultdict(list))
+        for s, p, o in triples:
+            self.out[s][p].append(o)
+
+    def objects(self, s: str, p: NamedNode) -> list[LineObject]:
+        if p.value not in READS:  # a property the reading skipped would look empty, not missing
+            raise KeyError(f"{p.value} is not among the properties the index reads (search_index.READS)")
+        return self.out.get(s, {}).get(p.value, [])
+
+    def one(self, s: str, p: NamedNode) -> str | None:
+        values = sorted(o[1] for o in self.objects(s, p))
+        return values[0] if values else None
+
+    def label(self, s: str) -> str:
+        for p in (RDFS.label, SKOS.prefLabel, SCHEMA.name, SKOS.notation):
+            values = sorted(o[1] for o in self.objects(s, p) if not _is_iri(o))
+            if values:
+                return values[0]
+        return s.rsplit("/", 1)[-1]
+
+    def iris(self, s: str, p: NamedNode) -> list[str]:
+        return sorted(o[1] for o in self.objects(s, p) if _is_iri(o))
+
+
+def entries(lines: Iterable[bytes], former: Mapping[str, set[str]] | None = None) -> list[Entry]:
+    """The index rows of a release's N-Triples ``lines``: its searchable entities and the names each is found by.
+
+    ``former`` names, by product number, what the history says a medicine was called before.
+    """
+    g = _Graph(read_lines(lines))
+    former = former or {}
     out: list[Entry] = []
     for s, props in sorted(g.out.items()):
-        types = {o.value for o in props.get(RDF.type.value, []) if isinstance(o, NamedNode)}
+        types = {o[1] for o in props.get(RDF.type.value, []) if _is_iri(o)}
         if EPAR.MedicinalProduct.value in types:
             out.append(_medicine(g, s, former))
         elif EPAR.Organisation.value in types:
@@ -108,10 +141,10 @@ def entries(triples: Iterable[Triple], diffs: Iterable[Diff] = (), base: str = "
 
 
 def _texts(g: _Graph, s: str, p: NamedNode) -> set[str]:
-    return {t for o in g.objects(s, p) if (t := _text(o))}
+    return {o[1] for o in g.objects(s, p) if not _is_iri(o) and o[1]}
 
 
-def _medicine(g: _Graph, s: str, former: dict[str, set[str]]) -> Entry:
+def _medicine(g: _Graph, s: str, former: Mapping[str, set[str]]) -> Entry:
     name = g.label(s)
     auth = g.one(s, EPAR.authorisation) or ""
     number = g.one(auth, EPAR.productNumber) or ""
