@@ -35,7 +35,20 @@ SERVE_DATA = Path(__file__).parent / "data" / "serve"
 #: The withdrawn product of the fixture and the one whose name is markup.
 ALOFISEL = "https://w3id.org/epar/product/EMEA-H-C-004258"
 SCRIPT_PRODUCT = "https://w3id.org/epar/product/EMEA-H-C-000666"
-LINKS_GRAPH = "https://w3id.org/epar/graph/links-wikidata"
+#: The link sets of the fixture build: the store loads each ``links-*.nt`` into its own named graph.
+LINK_DUMPS = tuple(sorted(p.name for p in SERVE_DATA.glob("links-*.nt")))
+#: The dumps whose union is the default graph: the data and every link set.
+ALL_DUMPS = ("epar.nt", *LINK_DUMPS)
+
+
+def link_graph(dump: str) -> str:
+    """The named graph the store loads a link set into (written out, not taken from the code under test)."""
+    return "https://w3id.org/epar/graph/" + dump.removesuffix(".nt")
+
+
+#: One link set (two Wikidata links) and its graph, for the tests that choose a single graph.
+LINKS_DUMP = "links-wikidata-orphan-conditions.nt"
+LINKS_GRAPH = link_graph(LINKS_DUMP)
 #: A query that would run for hours on the fixture (a five-way cross product of ~200 triples).
 EXPLOSIVE_QUERY = (
     "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i . ?j ?k ?l . ?m ?n2 ?o }"

@@ -11,16 +11,16 @@ The fixture is what the real pipeline (:func:`epar_graph.pipeline.build`, as
   it), for the tests that check such text stays text.
 
 The made-up and hostile records are written together as one EMA JSON export
-(an export is a whole snapshot, so they cannot come as two). Generate with::
+(an export is a whole snapshot, so they cannot come as two). The link sets
+(``links-*.nt``) come from :data:`LINK_TABLES`, small link tables whose rows are
+copied verbatim from the bundled ones (see the README there): the bundled
+designation table alone would add ~12,000 triples. Generate with::
 
     .venv/bin/python tests/make_serve_fixture.py [TARGET]   # TARGET defaults to tests/data/serve
 
-Not yet the source of the committed ``tests/data/serve``: that copy still has a
-hand-made ``links-wikidata.nt`` (two substance links) the serve tests name, and
-this build has no link set (``with_links=True`` would add the whole bundled
-orphan designation table, ~12,000 triples). Once the link set comes from the
-pipeline on small link tables, the committed copy can be replaced by this
-output and a test can check the two agree.
+``tests/test_serve_fixture.py`` checks the committed copy equals what this
+makes, so a change to the build shows up as a failing test until the fixture
+is regenerated (and the change to it reviewed).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ import re
 import shutil
 import sys
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 from epar_graph import config
@@ -38,11 +39,14 @@ from epar_graph.pipeline import build
 
 HERE = Path(__file__).parent
 SERVE_DATA = HERE / "data" / "serve"
+#: The link tables the fixture is linked against (the bundled tables' layout, a few of their rows).
+LINK_TABLES = HERE / "data" / "serve-inputs" / "links"
 #: The real fixture input.
 REAL_INPUTS = (config.DATA_DIR / "medpath" / "alofisel.txt",)
 #: The date the generated export carries.
 EXPORT_DATE = "14/03/2026"
-#: The files of a build the serve tests use (the rest of a release is not needed to serve).
+#: The files of a build the serve tests use (the rest of a release is not needed to serve),
+#: besides the link sets (``links-*.nt``), which are whichever the link tables give.
 FILES = ("epar.nt", "epar.ttl", "epar.jsonld", "context.jsonld", "void.ttl", "rejections.csv")
 #: The build time written in the fixture's void.ttl (the build writes its clock time).
 BUILT = "2026-03-14T00:00:00+00:00"
@@ -87,17 +91,28 @@ def export(records: list[dict[str, object]], path: Path) -> Path:
 
 
 def generate(target: Path) -> None:
-    """Build the fixture from its inputs and write its :data:`FILES` into ``target`` (replaced)."""
+    """Build the fixture from its inputs and write its files (:func:`fixture_files`) into ``target`` (replaced)."""
     with tempfile.TemporaryDirectory(prefix="serve-fixture-") as tmp, contextlib.chdir(tmp):
         # relative names, so the files name the inputs the same wherever they are generated
         made = export(MADE_UP_RECORDS + HOSTILE_RECORDS, Path("ema-medicines.json"))
-        result = build([*REAL_INPUTS, made], Path(tmp) / "dist", base=config.DEFAULT_BASE, with_links=False)
+        result = build(
+            [*REAL_INPUTS, made], Path(tmp) / "dist", base=config.DEFAULT_BASE, with_links=True, links_dir=LINK_TABLES
+        )
         if target.exists():
             shutil.rmtree(target)
         target.mkdir(parents=True)
-        for name in FILES:
-            shutil.copyfile(result.out / name, target / name)
+        for name in fixture_files(result.files):
+            shutil.copyfile(result.files[name], target / name)
         pin_build_time(target / "void.ttl")
+
+
+def fixture_files(built: Iterable[str]) -> list[str]:
+    """The names of a build's files the fixture keeps: :data:`FILES` and every link set."""
+    names = set(built)
+    missing = [name for name in FILES if name not in names]
+    if missing:
+        raise RuntimeError(f"the build no longer writes {', '.join(missing)}")
+    return [*FILES, *sorted(n for n in names if n.startswith("links-") and n.endswith(".nt"))]
 
 
 def pin_build_time(void: Path) -> None:

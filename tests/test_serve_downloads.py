@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import ALOFISEL, LiveServer
+from conftest import ALOFISEL, LINK_DUMPS, LiveServer
 
 #: Files of the fixture build, with the media type each must be served as.
 EXPECTED = {
@@ -19,8 +19,8 @@ EXPECTED = {
     "epar.jsonld": "application/ld+json",
     "context.jsonld": "application/ld+json",
     "void.ttl": "text/turtle",
-    "links-wikidata.nt": "application/n-triples",
     "rejections.csv": "text/csv",
+    **dict.fromkeys(LINK_DUMPS, "application/n-triples"),
 }
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pyoxigraph
 import pytest
-from conftest import ALOFISEL, SERVE_DATA, wait_until
+from conftest import ALL_DUMPS, ALOFISEL, SERVE_DATA, wait_until
 from engines import app_server
 
 from epar_graph.release import release_dir
@@ -40,7 +40,7 @@ def publish(out: Path, extra: int = 0, *, broken: bool = False) -> int:
             if broken:
                 f.write("<https://w3id.org/epar/product/broken> this is not N-Triples\n")
     triples: set[pyoxigraph.Triple] = set()
-    for dump in ("epar.nt", "links-wikidata.nt"):
+    for dump in ALL_DUMPS:
         if not broken:
             triples |= {q.triple for q in pyoxigraph.parse(path=str(out / dump),
                                                              format=pyoxigraph.RdfFormat.N_TRIPLES)}

@@ -33,12 +33,16 @@ import httpx
 import pyoxigraph
 import pytest
 from conftest import (
+    ALL_DUMPS,
     ALOFISEL,
     EXPLOSIVE_QUERY,
+    LINK_DUMPS,
+    LINKS_DUMP,
     LINKS_GRAPH,
     SCRIPT_PRODUCT,
     SERVE_DATA,
     LiveServer,
+    link_graph,
     wait_until,
 )
 from engines import ENGINES, Engines, app_server
@@ -60,7 +64,7 @@ COUNT_ALL = "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }"
 def fixture_graph() -> set[pyoxigraph.Triple]:
     """Every triple of the fixture build's dumps (what the default graph must hold)."""
     triples: set[pyoxigraph.Triple] = set()
-    for name in ("epar.nt", "links-wikidata.nt"):
+    for name in ALL_DUMPS:
         quads = pyoxigraph.parse(path=str(SERVE_DATA / name), format=pyoxigraph.RdfFormat.N_TRIPLES)
         triples |= {q.triple for q in quads}
     return triples
@@ -150,7 +154,7 @@ def test_default_graph_holds_every_dump_triple(sparql_client: httpx.Client) -> N
 
 
 def _links_count() -> int:
-    links = pyoxigraph.parse(path=str(SERVE_DATA / "links-wikidata.nt"), format=pyoxigraph.RdfFormat.N_TRIPLES)
+    links = pyoxigraph.parse(path=str(SERVE_DATA / LINKS_DUMP), format=pyoxigraph.RdfFormat.N_TRIPLES)
     return len(list(links))
 
 
@@ -502,7 +506,7 @@ def test_service_description_counts_the_dataset(sparql_client: httpx.Client, bac
     (triples,) = sd.objects(default_graph, "http://rdfs.org/ns/void#triples")
     assert isinstance(triples, pyoxigraph.Literal) and int(triples.value) == len(fixture_graph())
     names = {n for g in sd.objects(dataset, SD + "namedGraph") for n in sd.objects(g, SD + "name")}
-    assert names == {pyoxigraph.NamedNode(LINKS_GRAPH)}
+    assert names == {pyoxigraph.NamedNode(link_graph(name)) for name in LINK_DUMPS}
 
 
 def test_browser_without_query_is_sent_to_the_ui(sparql_client: httpx.Client) -> None:

@@ -101,11 +101,15 @@ def build(
     as_of: Mapping[str, dt.date] | None = None,
     accept_removals: bool = False,
     max_input_bytes: int | None = None,
+    links_dir: Path | None = None,
 ) -> BuildResult:
     """Build a release from ``sources`` (the bundled data when empty) into ``out``.
 
-    Links to other knowledge bases come from the bundled link tables; they are
-    added when building the bundled data, or when ``with_links`` says so.
+    Links to other knowledge bases come from the link tables in ``links_dir``
+    (the bundled ones, :data:`config.DATA_DIR`, by default); they are added
+    when building the bundled data, or when ``with_links`` says so. The folder
+    is a parameter so tests and users can link against their own tables (a
+    small subset, or a newer match table) with the same file names.
     ``as_of`` dates exports by file name (or path), over the date they print.
     A history whose exports look broken (see :mod:`history`) raises
     :class:`HistoryAlarm` before anything is written, unless ``accept_removals``.
@@ -115,6 +119,7 @@ def build(
     paths = list(sources) or list(config.BUNDLED_SOURCES)
     if with_links is None:
         with_links = not sources
+    links_dir = links_dir or config.DATA_DIR
     result = BuildResult(out=out)
     results: list[ReadResult] = []
     with _progress(quiet, console) as progress, runtime.no_cyclic_gc():
@@ -149,13 +154,13 @@ def build(
         del results  # the records: only the merged products are needed from here
         designations: list[OrphanDesignation] | None = None
         if with_links:
-            table = read_designations(config.DATA_DIR / DESIGNATION_TABLE)
+            table = read_designations(links_dir / DESIGNATION_TABLE)
             designations, _ = place_designations((row.designation for row in table.rows), products)
         lines, changes = build_graphs(products, result.diffs, mint, designations)
         linksets: list[Linkset] = []
         if with_links:
             progress.update(task, description="linking")
-            linksets = build_linksets(products, mint, config.DATA_DIR, table)
+            linksets = build_linksets(products, mint, links_dir, table)
         progress.update(task, description="writing")
         result.products = len(products)
         result.triples = len(lines)
