@@ -55,7 +55,8 @@ COMMAND = ".venv/bin/python tests/make_serve_fixture.py"
 _NO = {"orphan_medicine": "No", "generic_or_hybrid": "No", "biosimilar": "No",
        "conditional_approval": "No", "exceptional_circumstances": "No"}
 
-#: Plain made-up records (no real medicine has these numbers).
+#: Plain made-up records: made-up medicines under the numbers of real ones (001234 is Ristaben's,
+#: 000666 Acomplia's); the fixture's link tables hold no rows of those numbers, so nothing links them.
 MADE_UP_RECORDS: list[dict[str, object]] = [
     {"category": "Human", "name_of_medicine": "Examplor", "ema_product_number": "EMEA/H/C/001234",
      "medicine_status": "Authorised", "international_non_proprietary_name_common_name": "examplorin",

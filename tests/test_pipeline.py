@@ -240,10 +240,22 @@ def test_a_second_process_writes_what_one_process_writes(tmp_path: Path, monkeyp
 
 
 @pytest.mark.parametrize("cores", [1, 2])
-def test_work_done_beside_raises_its_failure_here(cores: int, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_file_system_error_beside_is_raised_as_itself(
+    cores: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(pipeline, "_cores", lambda: cores)
-    with pytest.raises(ValueError, match="invalid literal"), pipeline._Beside() as beside:
-        beside.run(int, "not a number")
+    with pytest.raises(FileNotFoundError), pipeline._Beside() as beside:
+        beside.turtle_and_index(tmp_path / "missing.nt", tmp_path / "epar.ttl", tmp_path / "search.sqlite", {})
+    assert list(tmp_path.iterdir()) == []  # nothing written, nothing left behind
+
+
+def test_any_other_failure_beside_is_raised_with_what_the_process_said(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pipeline, "_cores", lambda: 2)
+    (tmp_path / "epar.nt").write_bytes(b"this is no N-Triples\n")
+    with pytest.raises(pipeline.BesideFailed, match="(?s)exit code 1.*SyntaxError"), pipeline._Beside() as beside:
+        beside.turtle_and_index(tmp_path / "epar.nt", tmp_path / "epar.ttl", tmp_path / "search.sqlite", {})
 
 
 def test_cli_rejects_bad_records_and_still_writes(tmp_path: Path) -> None:

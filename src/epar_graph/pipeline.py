@@ -6,14 +6,15 @@ module and knows nothing of the others' internals.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import errno
-import multiprocessing
+import json
 import os
+import subprocess
 import sys
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -222,8 +223,8 @@ def _write(
         files[nt_name] = tmp / nt_name
         publish.write_sorted_lines(files[nt_name], lines, gz=gzip_nt)  # empties the set
         files["epar.ttl"] = tmp / "epar.ttl"
-        beside.run(_turtle_and_index, files[nt_name], files["epar.ttl"], tmp / search_index.INDEX_FILE,
-                   search_index.former_names(result.diffs))
+        beside.turtle_and_index(files[nt_name], files["epar.ttl"], tmp / search_index.INDEX_FILE,
+                                search_index.former_names(result.diffs))
         stats, context = publish.stats_and_context(publish.read_lines(files[nt_name]))
         files["context.jsonld"] = tmp / "context.jsonld"
         publish.write_json(files["context.jsonld"], context)
@@ -270,41 +271,84 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
+class BesideFailed(RuntimeError):
+    """The second process of a build failed for a reason other than the file system's."""
+
+
+#: How the second process tells a file-system error (errno and message on its first line of stderr).
+_OS_ERROR = 75
+
+
 class _Beside:
     """Work done by a second process while this one goes on; done here and now on a single core.
 
-    The process is started fresh ("spawn"), so it holds nothing of the build's
-    memory, and its failure is raised here, at :meth:`wait` or on leaving the block.
+    The process is a fresh interpreter (``python -m epar_graph.pipeline``), not
+    a fork: it holds nothing of the build's memory, and a caller's script is
+    never run again in it, as multiprocessing's "spawn" would. Its failure is
+    raised here, at :meth:`wait` or on leaving the block: a file-system error
+    as the same :class:`OSError`, anything else as :class:`BesideFailed`.
     """
 
     def __init__(self, enabled: bool = True) -> None:
-        self._pool: ProcessPoolExecutor | None = None
-        if enabled and _cores() > 1:
-            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
-        self._pending: list[Future[None]] = []
+        self.enabled = enabled and _cores() > 1
+        #: each process, and the file beside its inputs where it says what went wrong
+        self._running: list[tuple[subprocess.Popen[bytes], Path]] = []
 
     def __enter__(self) -> _Beside:
         return self
 
-    def run(self, fn: Callable[..., None], *args: object) -> None:
-        if self._pool is None:
-            fn(*args)
-        else:
-            self._pending.append(self._pool.submit(fn, *args))
+    def turtle_and_index(self, nt: Path, ttl: Path, index: Path, former: Mapping[str, set[str]]) -> None:
+        """:func:`_turtle_and_index`, beside."""
+        if not self.enabled:
+            _turtle_and_index(nt, ttl, index, former)
+            return
+        package_root = str(Path(__file__).resolve().parents[1])
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
+        said = nt.with_name(f".beside-{len(self._running)}.stderr")
+        with open(said, "wb") as err:
+            proc = subprocess.Popen([sys.executable, "-m", "epar_graph.pipeline", str(nt), str(ttl), str(index)],
+                                    stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err, env=env)
+        self._running.append((proc, said))
+        assert proc.stdin is not None
+        with proc.stdin:
+            proc.stdin.write(json.dumps({k: sorted(v) for k, v in former.items()}).encode("utf-8"))
 
     def wait(self) -> None:
         """Wait for the work handed over so far; its first failure is raised."""
-        pending, self._pending = self._pending, []
-        for future in pending:
-            future.result()
+        running, self._running = self._running, []
+        failure: Exception | None = None
+        for proc, said_file in running:
+            code = proc.wait()
+            said = said_file.read_text(encoding="utf-8", errors="replace").strip()
+            said_file.unlink()
+            if code == _OS_ERROR and failure is None:
+                number, _, message = said.partition(" ")
+                failure = OSError(int(number) if number.isdigit() else errno.EIO, message)
+            elif code and failure is None:
+                failure = BesideFailed(f"the second process of the build failed (exit code {code}): {said[-2000:]}")
+        if failure is not None:
+            raise failure
 
     def __exit__(self, *exc: object) -> None:
-        try:
-            if exc[0] is None:
-                self.wait()
-        finally:
-            if self._pool is not None:
-                self._pool.shutdown(wait=True, cancel_futures=True)
+        if exc[0] is None:
+            self.wait()
+            return
+        for proc, _ in self._running:  # the release is abandoned: its second half too
+            proc.kill()
+        with contextlib.suppress(Exception):  # the failure that ended the block is the one to report
+            self.wait()
+
+
+def _beside_main(args: Sequence[str]) -> int:
+    """The second process: ``python -m epar_graph.pipeline NT TTL INDEX``, the former names as JSON on stdin."""
+    nt, ttl, index = (Path(a) for a in args)
+    former = {number: set(names) for number, names in json.load(sys.stdin).items()}
+    try:
+        _turtle_and_index(nt, ttl, index, former)
+    except OSError as exc:
+        print(f"{exc.errno or ''} {exc.strerror or exc}: {exc.filename or ''}", file=sys.stderr)
+        return _OS_ERROR
+    return EXIT_OK
 
 
 def run_build(
@@ -376,3 +420,7 @@ def run_build(
         print(f"history: {len(result.diffs) + 1} exports, {sum(result.changes.values())} changes ({kinds}) "
               f"→ {out}/{publish.CHANGES_FILE}")
     return EXIT_REJECTED if result.rejections else EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(_beside_main(sys.argv[1:]))

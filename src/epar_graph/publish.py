@@ -215,26 +215,49 @@ class GraphStats:
 
 
 def stats_and_context(lines: Iterable[bytes]) -> tuple[GraphStats, dict[str, object]]:
-    """The VoID counts and the JSON-LD context (as :func:`jsonld_context`) of sorted N-Triples lines."""
+    """The VoID counts and the JSON-LD context (as :func:`jsonld_context`) of sorted N-Triples lines.
+
+    Only the shape of each line matters here (its subject, predicate, and the
+    kind of its object), so the bytes are cut, not decoded and unescaped.
+    """
     stats = GraphStats()
-    kinds: dict[str, set[str]] = defaultdict(set)
-    rdf_type = RDF.type.value
-    last = None
+    tails: dict[bytes, set[bytes]] = defaultdict(set)  # predicate → what follows its objects' text
+    classes: dict[bytes, set[str]] = defaultdict(set)
+    rdf_type = RDF.type.value.encode("utf-8")
+    last, subject = b"", ""
     for line in lines:
-        s, p, o = split_line(line)
+        cut = line.find(b"> <")
+        after = line.find(b"> ", cut + 3)
+        end = len(line) - (3 if line.endswith(b" .\n") else 2)
+        if not (line.startswith(b"<") and cut > 0 and after > 0 and line.startswith(b" .", end)):
+            split_line(line)  # raises: no line of ours has another shape
+        s, p, obj = line[1:cut], line[cut + 3:after], line[after + 2:end]
         stats.triples += 1
         if s != last:  # the lines of one subject are contiguous
-            stats.subjects.append(s)
-            last = s
-        stats.predicates.add(p)
-        if o[0] == "@id":
+            last, subject = s, s.decode("utf-8")
+            stats.subjects.append(subject)
+        if obj.startswith(b"<"):
             if p == rdf_type:
-                stats.classes[o[1]].add(s)
+                classes[obj[1:-1]].add(subject)
             else:
-                kinds[p].add("@id")
+                tails[p].add(b"@id")
         else:
-            kinds[p].add(o[0])
+            tails[p].add(obj[obj.rfind(b'"') + 1:])
+    kinds: dict[str, set[str]] = {p.decode("utf-8"): {_kind(t) for t in ts} for p, ts in tails.items()}
+    stats.predicates = {p.decode("utf-8") for p in tails}
+    if classes:
+        stats.predicates.add(RDF.type.value)
+    stats.classes.update((c.decode("utf-8"), members) for c, members in classes.items())
     return stats, _context(kinds, set(stats.classes))
+
+
+def _kind(tail: bytes) -> str:
+    """The kind of an object from what follows its text: "@id", "@lang" or the datatype IRI."""
+    if tail in (b"@id", b""):
+        return "@id" if tail else XSD.string.value
+    if tail.startswith(b"@"):
+        return "@lang"
+    return tail[3:-1].decode("utf-8")  # ^^<datatype>
 
 
 def jsonld_lines(lines: Iterable[bytes], context: dict[str, object]) -> Iterator[tuple[str, str]]:
