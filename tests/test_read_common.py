@@ -270,6 +270,13 @@ def test_text_published_as_html_reads_as_the_text(text: str) -> None:
     assert common.clean(f"<p>{escaped}</p>") == common.clean(text) == " ".join(text.replace("\u00a0", " ").split())
 
 
+@FAST
+@given(st.one_of(st.text(), st.text(alphabet=st.sampled_from("ab <>&;#\t\n\u00a0\u2028\x1c")), st.none(),
+                 st.floats(allow_nan=False), st.integers(), st.booleans()))
+def test_a_tidy_cell_kept_as_it_is_reads_as_every_step_would_read_it(value: object) -> None:
+    assert common.clean(value) == common._clean(value)
+
+
 def test_lost_slash_in_a_product_number_is_mended_and_reported() -> None:
     assert common.normalised_product_number("EMEA/H/C005201", "n") == ("EMEA/H/C/005201", "EMEA/H/C005201")
     assert common.normalised_product_number("EMEA/V/C/006821", "n") == ("EMEA/V/C/006821", None)

@@ -226,6 +226,8 @@ def _fold(prod: Product, rec: ProductRecord, unite: bool) -> None:
     prod.sources.append(f"{rec.source}#{rec.record}")
     for name in _MERGED_FIELDS:
         new = getattr(rec, name)
+        if new is None:  # most facts of most records: nothing to add
+            continue
         old = getattr(prod, name)
         if isinstance(new, tuple):
             if name in _GATHERED:
@@ -238,7 +240,7 @@ def _fold(prod: Product, rec: ProductRecord, unite: bool) -> None:
             merged = dict(new)
             merged.update(old)
             setattr(prod, name, merged)
-        elif old is None and new is not None:
+        elif old is None:
             setattr(prod, name, new)
 
 

@@ -137,7 +137,18 @@ def clean(value: object) -> str:
 
     Whole floats print as integers ("4.0" → "4") because spreadsheets store
     every number as a float. ``None`` → "".
+
+    Most cells are tidy already and a large report has millions of them, so
+    those are recognised first (no markup, no entity, no whitespace but single
+    spaces) and returned as they are.
     """
+    if type(value) is str and "<" not in value and "&" not in value and " ".join(value.split()) == value:
+        return value
+    return _clean(value)
+
+
+def _clean(value: object) -> str:
+    """:func:`clean`, every step taken."""
     if value is None:
         return ""
     if isinstance(value, bool):

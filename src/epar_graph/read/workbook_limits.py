@@ -74,28 +74,34 @@ def _sheet_members(archive: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
 
 
 def scan(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> SheetScan:
-    """Every valued cell's row and column, read in chunks (the XML is never held whole)."""
+    """Every valued cell's row and column, read in chunks (the XML is never held whole).
+
+    A large report has over a million cells in a few thousand rows and a few
+    dozen columns: the references are gathered as they are written and each
+    distinct one is turned into a number once.
+    """
     if info.file_size > MAX_SHEET_XML:
         raise WorkbookTooLarge(f"sheet {info.filename} is {info.file_size >> 20} MB of XML, over the "
                                f"{MAX_SHEET_XML >> 20} MB a build reads")
-    result = SheetScan(info.filename)
+    rows: set[bytes] = set()
+    columns: set[bytes] = set()
+
+    def note(xml: bytes) -> None:
+        valued = [(letters, digits) for letters, digits, closed in _CELL_TAG.findall(xml) if not closed]
+        rows.update(digits for _, digits in valued)
+        columns.update(letters for letters, _ in valued)
+
     tail = b""
     with archive.open(info) as f:
         while chunk := f.read(_CHUNK):
             data = tail + chunk
             cut = data.rfind(b"<")  # a tag may straddle the chunks: keep it for the next round
             body, tail = (data[:cut], data[cut:]) if cut > 0 else (data, b"")
-            for m in _CELL_TAG.finditer(body):
-                if m[3] != b"/":
-                    result.rows.add(int(m[2]))
-                    result.columns.add(column_number(m[1]))
+            note(body)
             if len(tail) > _CHUNK:  # no tag closes for a whole chunk: not a sheet a reader can take
                 raise WorkbookTooLarge(f"sheet {info.filename} has a tag longer than {_CHUNK >> 20} MB")
-    for m in _CELL_TAG.finditer(tail):
-        if m[3] != b"/":
-            result.rows.add(int(m[2]))
-            result.columns.add(column_number(m[1]))
-    return result
+    note(tail)
+    return SheetScan(info.filename, {int(r) for r in rows}, {column_number(c) for c in columns})
 
 
 @dataclass(frozen=True)
