@@ -77,12 +77,26 @@ def test_lookups_answer_as_the_embedded_store_does(remote: RemoteStore, embedded
     assert sorted(map(str, remote.triples())) == sorted(map(str, embedded.triples()))
 
 
+def _concat_unordered(rows: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
+    """Rows with each "; "-joined plain literal's parts sorted: the order GROUP_CONCAT joins in is the engine's."""
+
+    def unordered(value: str) -> str:
+        if len(value) < 2 or not (value.startswith('"') and value.endswith('"')):
+            return value
+        return '"' + "; ".join(sorted(value[1:-1].split("; "))) + '"'
+
+    return sorted(tuple(unordered(value) for value in row) for row in rows)
+
+
 def test_queries_answer_as_the_embedded_store_does(remote: RemoteStore, embedded: OxigraphStore) -> None:
     ran = 0
     for example in load_examples():
         if "SERVICE" in example.query:
             continue
-        assert _rows(remote.query(example.query)) == _rows(embedded.query(example.query)), example.name
+        answers = _rows(remote.query(example.query)), _rows(embedded.query(example.query))
+        if "GROUP_CONCAT" in example.query.upper():
+            answers = _concat_unordered(answers[0]), _concat_unordered(answers[1])
+        assert answers[0] == answers[1], example.name
         ran += 1
     assert ran >= 10
     assert bool(remote.query("ASK { ?s ?p ?o }")) is True
