@@ -66,6 +66,10 @@ _DECLARATION = re.compile(
 )
 
 
+#: The keyword ``BASE`` anywhere in a query (a cheap first look: in a name or string it only costs the full reading).
+_BASE_WORD = re.compile("base", re.IGNORECASE)
+
+
 def _resolve_prologue(query: str, base: str) -> tuple[str, str] | None:
     """The query without its ``BASE`` declarations, and the base its body is read against.
 
@@ -75,6 +79,8 @@ def _resolve_prologue(query: str, base: str) -> tuple[str, str] | None:
     is still reported at the line and column the client wrote. ``None`` when the query declares
     no ``BASE`` (or one that cannot be read: the parser then says what is wrong with it).
     """
+    if _BASE_WORD.search(query) is None:  # most queries: no declaration to resolve, none parsed
+        return None
     parts: list[str] = []
     position = 0
     seen_base = False

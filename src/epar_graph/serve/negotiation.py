@@ -17,6 +17,7 @@ short names users type (``?format=ttl``, a ``.nt`` suffix) map onto it here.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -259,6 +260,7 @@ def content_type(media_type: str) -> str:
     return media_type
 
 
+@functools.lru_cache(maxsize=512)
 def choose_formats(
     accept: str | None, format_param: str | None
 ) -> tuple[Choice[str] | None, Choice[Format] | None]:
@@ -266,6 +268,7 @@ def choose_formats(
 
     ``format_param`` (a short name or a media type) overrides ``Accept``. Either
     side may be None: the query kind decides later whether that is a 406.
+    Remembered: a server sees the same few Accept headers over and over.
     """
     if format_param is not None:
         return _from_format_param(format_param.strip())

@@ -321,7 +321,7 @@ async def answer_query(request: Request) -> Response:
 
 def endpoint_iri(request: Request) -> str:
     """The URL the endpoint was reached at, without its parameters: the base of relative IRIs in queries."""
-    return str(request.url.replace(query="", fragment=""))
+    return str(request.url).partition("?")[0]  # a request's URL has no fragment, and its path no bare "?"
 
 
 def _discard_file(path: str | None) -> None:

@@ -50,7 +50,7 @@ import signal
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from itertools import islice
 from multiprocessing.connection import Connection
@@ -528,20 +528,24 @@ class _Reply:
 QUERY_STACK_BYTES = 256 * 1024 * 1024
 
 
-def _execute_on_big_stack(store: pyoxigraph.Store, request: _Request) -> _Reply:
-    """:func:`_execute` in a fresh thread with a :data:`QUERY_STACK_BYTES` stack (freed when it ends)."""
-    replies: list[_Reply] = []
+def _on_big_stack(body: Callable[[], None]) -> None:
+    """Run ``body`` in a thread with a :data:`QUERY_STACK_BYTES` stack (on this one if no such stack can be had).
+
+    A worker runs all its queries on that one thread: a thread made per query
+    cost a tenth of a cheap lookup. The stack's pages are only touched by deep
+    queries, and stay the worker's until it ends (at most the stack's size).
+    """
     try:
         previous = threading.stack_size(QUERY_STACK_BYTES)
         try:
-            thread = threading.Thread(target=lambda: replies.append(_execute(store, request)), name="epar-query")
+            thread = threading.Thread(target=body, name="epar-query")
             thread.start()
         finally:
             threading.stack_size(previous)
-    except (RuntimeError, ValueError, MemoryError):  # no room for such a stack: run on this one
-        return _execute(store, request)
+    except (RuntimeError, ValueError, MemoryError):
+        body()
+        return
     thread.join()
-    return replies[0] if replies else _Reply(error="failed", message="the query thread ended without an answer")
 
 
 def _worker_main(conn: Connection, store_path: str) -> None:
@@ -553,6 +557,11 @@ def _worker_main(conn: Connection, store_path: str) -> None:
         conn.send(("error", str(exc)))
         return
     conn.send(("ready", os.getpid()))
+    _on_big_stack(lambda: _answer(conn, store))
+
+
+def _answer(conn: Connection, store: pyoxigraph.Store) -> None:
+    """Answer requests from ``conn`` until it closes or sends ``None``."""
     while True:
         try:
             request = conn.recv()
@@ -560,7 +569,7 @@ def _worker_main(conn: Connection, store_path: str) -> None:
             return
         if request is None:
             return
-        conn.send(_execute_on_big_stack(store, request))
+        conn.send(_execute(store, request))
 
 
 def _execute(store: pyoxigraph.Store, request: _Request) -> _Reply:
