@@ -6,7 +6,8 @@ serve`` on its embedded store ("embedded"), ``epar-graph serve --store`` in
 front of a second Oxigraph server that ``epar-graph load`` filled ("remote"),
 and ``oxigraph serve`` itself ("oxigraph"). For each of three queries — a
 product lookup by product number (the same one each time, as a page or a polling
-client sends it), a lookup of each product in turn (a different one each time),
+client sends it), a lookup of each product in turn (a different one each time, and
+a text no earlier measurement sent, so no server answers from a cache),
 and an aggregate (documents per type) — and for 1, 8 and 32 concurrent clients,
 a fixed number of GET requests is sent (stopping early after ``--max-seconds``);
 requests/s, p50 and p99 latency are printed for each server, then each mode's
@@ -261,9 +262,11 @@ def run(args: argparse.Namespace) -> list[Cell]:
 def _measure_all(servers: tuple[tuple[str, str], ...], args: argparse.Namespace, numbers: list[str]) -> list[Cell]:
     cells: list[Cell] = []
     for name, query in QUERIES.items():
-        texts = queries_of(query, numbers)
         for clients in args.concurrency:
             for server, url in servers:
+                texts = queries_of(query, numbers)
+                if len(texts) > 1:  # lookups of each product: texts no earlier cell sent, so no answer is cached
+                    texts = [f"{text}\n# cell {len(cells)}" for text in texts]
                 measure(url, texts[-1], clients, min(50, args.requests), 5)  # warm-up (a query not measured)
                 done, errors, elapsed, lat = measure(url, texts, clients, args.requests, args.max_seconds)
                 cell = Cell(server, name, clients, done, errors, elapsed,
