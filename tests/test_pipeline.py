@@ -249,6 +249,13 @@ def test_a_file_system_error_beside_is_raised_as_itself(
     assert list(tmp_path.iterdir()) == []  # nothing written, nothing left behind
 
 
+def test_without_an_interpreter_to_start_the_work_is_done_here(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pipeline, "_cores", lambda: 2)
+    assert pipeline._Beside().enabled
+    monkeypatch.setattr(sys, "executable", "")  # as in a Python embedded in another program
+    assert not pipeline._Beside().enabled
+
+
 def test_any_other_failure_beside_is_raised_with_what_the_process_said(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

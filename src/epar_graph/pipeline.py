@@ -290,7 +290,7 @@ class _Beside:
     """
 
     def __init__(self, enabled: bool = True) -> None:
-        self.enabled = enabled and _cores() > 1
+        self.enabled = enabled and _cores() > 1 and bool(sys.executable)  # an embedded Python has none
         #: each process, and the file beside its inputs where it says what went wrong
         self._running: list[tuple[subprocess.Popen[bytes], Path]] = []
 
