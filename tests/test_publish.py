@@ -124,6 +124,9 @@ def test_split_line_cuts_every_line_as_the_full_pattern_reads_it(graph: set[Trip
     data = publish.sorted_ntriples(graph)
     for line in data.splitlines(keepends=True):
         assert publish.split_line(line) == publish._split_line_fully(line.decode("utf-8"))
+        parts = publish.cut_line(line)
+        assert parts is not None and (parts[0].decode(), parts[1].decode()) == publish.split_line(line)[:2]
+    assert publish.cut_line(b'_:b <urn:x:p> "x" .\n') is None
     iri_object = b"<urn:x:s> <urn:x:p> <urn:x:o> .\n"
     assert publish.split_line(iri_object) == ("urn:x:s", "urn:x:p", ("@id", "urn:x:o"))
 

@@ -152,13 +152,29 @@ LineObject = tuple[str, ...]
 _LINE = re.compile(r'<([^>]*)> <([^>]*)> (?:<([^>]*)>|"(.*)"(?:@(\S+)|\^\^<([^>]*)>)?) \.\n?', re.S)
 
 
+def cut_line(data: bytes) -> tuple[bytes, bytes, bytes] | None:
+    """(subject IRI, predicate IRI, object term) of an N-Triples line of the usual shape; None for another shape.
+
+    The usual shape is what pyoxigraph writes for our graphs: ``<s> <p> object .``.
+    An IRI holds no ">" or space, so the first "> <" ends the subject and the
+    next "> " the predicate. Nothing is decoded: a caller that needs only the
+    shape of a line (a count, a predicate to filter on) pays for no more.
+    """
+    cut = data.find(b"> <")
+    after = data.find(b"> ", cut + 3)
+    end = len(data) - (3 if data.endswith(b" .\n") else 2)
+    if data.startswith(b"<") and cut > 0 and after > 0 and data.startswith(b" .", end):
+        return data[1:cut], data[cut + 3:after], data[after + 2:end]
+    return None
+
+
 def split_line(data: bytes) -> tuple[str, str, LineObject]:
     """(subject IRI, predicate IRI, object) of an N-Triples line as pyoxigraph writes it (no blank nodes).
 
     Every dump is written from the lines, so this runs a few million times per
-    build: a line of the usual shape is cut at its delimiters (an IRI holds no
-    ">" or space, a language tag or datatype no quote), and its object, often
-    one shared by many lines (a type, a status), is looked up once. Any other
+    build: a line of the usual shape is cut where :func:`cut_line` cuts it, on
+    the decoded text (one decoding, not three: a tenth faster), and its object,
+    often one shared by many lines (a type, a status), is read once. Any other
     shape gets the full reading.
     """
     text = data.decode("utf-8")
@@ -166,7 +182,7 @@ def split_line(data: bytes) -> tuple[str, str, LineObject]:
     cut = text.find("> <")
     after = text.find("> ", cut + 3)
     if text.startswith("<") and cut > 0 and after > 0 and text.endswith(" .", 0, end):
-        obj = _line_object(text[after + 2:end - 2])
+        obj = _line_object(text[after + 2:end - 2])  # a language tag or datatype holds no quote
         if obj is not None:
             return text[1:cut], text[cut + 3:after], obj
     return _split_line_fully(text)
@@ -218,7 +234,7 @@ def stats_and_context(lines: Iterable[bytes]) -> tuple[GraphStats, dict[str, obj
     """The VoID counts and the JSON-LD context (as :func:`jsonld_context`) of sorted N-Triples lines.
 
     Only the shape of each line matters here (its subject, predicate, and the
-    kind of its object), so the bytes are cut, not decoded and unescaped.
+    kind of its object), so the bytes are cut (:func:`cut_line`), not decoded and unescaped.
     """
     stats = GraphStats()
     tails: dict[bytes, set[bytes]] = defaultdict(set)  # predicate → what follows its objects' text
@@ -226,12 +242,10 @@ def stats_and_context(lines: Iterable[bytes]) -> tuple[GraphStats, dict[str, obj
     rdf_type = RDF.type.value.encode("utf-8")
     last, subject = b"", ""
     for line in lines:
-        cut = line.find(b"> <")
-        after = line.find(b"> ", cut + 3)
-        end = len(line) - (3 if line.endswith(b" .\n") else 2)
-        if not (line.startswith(b"<") and cut > 0 and after > 0 and line.startswith(b" .", end)):
-            split_line(line)  # raises: no line of ours has another shape
-        s, p, obj = line[1:cut], line[cut + 3:after], line[after + 2:end]
+        parts = cut_line(line)
+        if parts is None:  # every line of ours has the usual shape
+            raise ValueError(f"unexpected N-Triples line {line!r}")
+        s, p, obj = parts
         stats.triples += 1
         if s != last:  # the lines of one subject are contiguous
             last, subject = s, s.decode("utf-8")

@@ -22,7 +22,7 @@ from pyoxigraph import NamedNode
 
 from epar_graph.history import Diff
 from epar_graph.namespaces import EPAR, RDF, RDFS, SCHEMA, SKOS
-from epar_graph.publish import LineObject, split_line
+from epar_graph.publish import LineObject, cut_line, split_line
 
 INDEX_FILE = "search.sqlite"
 SCHEMA_VERSION = "1"
@@ -64,8 +64,8 @@ def read_lines(lines: Iterable[bytes]) -> Iterator[tuple[str, str, LineObject]]:
     third of them: the predicate is looked up before the line is decoded.
     """
     for line in lines:
-        start = line.find(b"> <") + 3
-        if line[start:line.find(b">", start)] in _READS:
+        parts = cut_line(line)
+        if parts is None or parts[1] in _READS:  # a line of another shape is split, so it fails loudly
             yield split_line(line)
 
 
