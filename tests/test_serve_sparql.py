@@ -52,6 +52,7 @@ from hypothesis import strategies as st
 from epar_graph import sparql_text
 from epar_graph.serve import create_app
 from epar_graph.serve.negotiation import negotiate, parse_accept
+from epar_graph.serve.querycheck import parsed_service_endpoints
 from epar_graph.serve.settings import Settings, SettingsError
 from epar_graph.serve.sparql import refused_services, service_endpoints, unescape_codepoints
 
@@ -641,6 +642,49 @@ def test_service_detection_catches_what_pyoxigraph_calls(recording_endpoint: int
 def test_service_detection_has_no_false_alarm_on_common_queries(recording_endpoint: int, query: str) -> None:
     assert not _calls_out(query)
     assert service_endpoints(query) == set()
+
+
+# Glued forms pyoxigraph reads as SERVICE clauses and the SPARQL grammar of the parse tree does not:
+# the tree reading gives nothing for them, the text reading names their endpoint.
+GLUED = {
+    "PREFIX x: <{b}> SELECT * {{ SERVICEx:sparql {{ ?s ?p ?o }} }}",
+    "PREFIX x: <{b}> SELECT * {{ SERVICESILENT x:sparql {{ ?s ?p ?o }} }}",
+}
+
+
+@pytest.mark.parametrize("template", CALLING)
+def test_parse_tree_names_the_endpoint_of_every_query_it_parses(recording_endpoint: int, template: str) -> None:
+    query = _fill(template, recording_endpoint)
+    expected: set[str | None] = {None} if "SERVICE ?e" in template else {_E.format(port=recording_endpoint)}
+    parsed = parsed_service_endpoints(unescape_codepoints(query))
+    assert parsed == (set() if template in GLUED else expected), query
+    assert parsed <= service_endpoints(query)
+
+
+@pytest.mark.parametrize("query", HARMLESS)
+def test_parse_tree_finds_no_service_in_a_harmless_query(query: str) -> None:
+    assert parsed_service_endpoints(query) == set()
+
+
+def test_parse_tree_resolves_declarations_in_order() -> None:
+    """A PREFIX IRI against the BASE before it, the SERVICE IRI against the last BASE."""
+    query = (
+        "BASE <http://a.example/> PREFIX p: <one/> BASE <two/> PREFIX q: <three/> "
+        "SELECT * { SERVICE p:x {} SERVICE q:y\\.z {} SERVICE <four> {} SERVICE r:undeclared {} }"
+    )
+    assert parsed_service_endpoints(query) == {
+        "http://a.example/one/x",
+        "http://a.example/two/three/y.z",
+        "http://a.example/two/four",
+        None,
+    }
+    # both readings count: the text reading may add endpoints, never lose the tree's
+    assert parsed_service_endpoints(query) <= service_endpoints(query)
+
+
+def test_parse_tree_reads_deep_queries_without_recursion() -> None:
+    deep = "SELECT * " + "{ " * 5_000 + "SERVICE <http://x.example/> { ?s ?p ?o }" + " }" * 5_000
+    assert parsed_service_endpoints(deep) == {"http://x.example/"}
 
 
 _CASES = st.sampled_from(["SERVICE", "service", "Service", "sErVIce"])
