@@ -233,7 +233,7 @@ def create_app(settings: Settings, store: SparqlStore | None = None) -> FastAPI:
         app.state.store = store
     app.add_exception_handler(QueryTimeout, _unavailable)  # ServerBusy is a QueryTimeout
     app.add_exception_handler(QueryFailed, _unavailable)
-    app.include_router(sparql.router)
+    sparql.install(app)
     app.include_router(downloads.router)
     ui_router = _optional_router("ui")
     page_routers = [_optional_router(name) for name in ("entities", "vocabulary_pages")]

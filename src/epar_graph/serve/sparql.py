@@ -45,8 +45,11 @@ from typing import Any, cast
 
 import anyio
 import anyio.to_thread
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.datastructures import URLPath
+from starlette.routing import BaseRoute, Match, NoMatchFound
+from starlette.types import Receive, Scope, Send
 
 from epar_graph import sparql_text
 from epar_graph.serve import negotiation, querycheck, service_description
@@ -66,7 +69,7 @@ from epar_graph.serve.store import (
 )
 
 router = APIRouter(tags=["SPARQL"])
-__all__ = ["answer_query", "refused_services", "router", "service_endpoints", "unescape_codepoints"]
+__all__ = ["answer_query", "install", "refused_services", "router", "service_endpoints", "unescape_codepoints"]
 
 FORM = "application/x-www-form-urlencoded"
 SPARQL_QUERY = "application/sparql-query"
@@ -518,6 +521,38 @@ async def sparql_get(request: Request) -> Response:
 )
 async def sparql_post(request: Request) -> Response:
     return await answer_query(request)
+
+
+class QueryRoute(BaseRoute):
+    """``GET`` and ``POST /sparql`` as a plain route, placed ahead of the declared ones (see :func:`install`).
+
+    The declared routes above give the OpenAPI description; requests are answered here, where each
+    costs no dependency solving, no parsing of the URL's parameters into a dict nobody reads and no
+    wrapping of the handler. Profiled under load, those took a fifth of the server's time per query.
+    Any other method, and every other path, goes on to the declared routes (405, service description
+    pages and the rest).
+    """
+
+    path = "/sparql"
+    methods = frozenset({"GET", "POST"})
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if scope["type"] == "http" and scope["path"] == self.path and scope["method"] in self.methods:
+            return Match.FULL, {}
+        return Match.NONE, {}
+
+    def url_path_for(self, name: str, /, **path_params: Any) -> URLPath:
+        raise NoMatchFound(name, path_params)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = await answer_query(Request(scope, receive))
+        await response(scope, receive, send)
+
+
+def install(app: FastAPI) -> None:
+    """Add ``/sparql``'s routes to ``app``: the plain one first, then the declared ones."""
+    app.router.routes.insert(0, QueryRoute())
+    app.include_router(router)
 
 
 ALLOWED_METHODS = "GET, POST"
