@@ -8,7 +8,7 @@ the read-only rule (both checked before a query reaches any store) work unchange
 
 What this side guarantees whatever the engine does:
 
-* **The deadline.** Every request runs under our own clock (``asyncio.wait_for`` or a
+* **The deadline.** Every request runs under our own clock (``asyncio.timeout`` or a
   deadline checked while the answer streams in); an engine that ignores time limits
   is cut off and the caller gets :class:`QueryTimeout`.
 * **Bounded answers.** Line-based answers (TSV, N-Triples) are read one line at a time
@@ -17,6 +17,11 @@ What this side guarantees whatever the engine does:
 * **Clear failures.** An engine that is down is :class:`EngineUnavailable` (503), one that
   answers garbage or fails is :class:`EngineFailed` (502); a query the engine refuses
   (400) is a ``SyntaxError`` (400 to the client). Never a traceback.
+
+``/sparql`` reaches the engine through aiohttp, pages (which run in threads) through
+httpx's blocking client. Measured against Oxigraph server on 127.0.0.1, one event loop
+and 8 concurrent lookups: aiohttp 8,220 requests/s, httpx's async client 1,141. With
+httpx, ``serve --store`` spent four fifths of its time in the client.
 """
 
 from __future__ import annotations
@@ -24,12 +29,13 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from itertools import islice
 from typing import Any
 from urllib.parse import urlencode
 
+import aiohttp
 import httpx
 import pyoxigraph
 
@@ -127,8 +133,8 @@ class RemoteStore:
         self.max_answer_bytes = max_answer_bytes
         self._connect_timeout = connect_timeout
         self._client = httpx.Client(timeout=self._timeout(default_timeout), follow_redirects=False)
-        self._aclient: httpx.AsyncClient | None = None
-        self._aclient_loop: asyncio.AbstractEventLoop | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._session_loop: asyncio.AbstractEventLoop | None = None
         self.dataset = dataset
         #: None until the engine has answered once: then whether its TSV is the standard one
         self._standard_tsv: bool | None = None
@@ -159,10 +165,10 @@ class RemoteStore:
             return SELECT_AS_JSON
         return ACCEPT_BY_FORM.get(form or "", ACCEPT)
 
-    def _learn(self, response: httpx.Response) -> None:
+    def _learn(self, headers: Mapping[str, str]) -> None:
         """Remember whether the engine writes standard TSV (Virtuoso's is CSV-like: no term kinds)."""
         if self._standard_tsv is None:
-            self._standard_tsv = not response.headers.get("server", "").lower().startswith("virtuoso")
+            self._standard_tsv = not headers.get("server", "").lower().startswith("virtuoso")
 
     # SparqlStore ---------------------------------------------------------------------------
 
@@ -251,9 +257,8 @@ class RemoteStore:
         """The engine's answer re-encoded in the format asked for, at most ``max_rows`` rows, within ``timeout``."""
         seconds = self.default_timeout if timeout is None else timeout
         try:
-            answer = await asyncio.wait_for(
-                self._aquery(sparql, seconds, default_graph, named_graphs, max_rows), timeout=seconds
-            )
+            async with asyncio.timeout(seconds):
+                answer = await self._aquery(sparql, default_graph, named_graphs, max_rows)
         except TimeoutError:
             raise QueryTimeout(f"no answer from the store within {seconds:g} s") from None
         return _encoded(answer, result_format, rdf_format, max_rows)
@@ -275,11 +280,11 @@ class RemoteStore:
                 "POST", self.endpoint, timeout=self._timeout(seconds),
                 **self._request(sparql, default_graph, named_graphs),
             ) as response:
-                self._learn(response)
+                self._learn(response.headers)
                 if response.status_code != 200:
                     self._check_status(response.status_code, b"".join(islice(response.iter_bytes(), 16)), sparql)
                 chunks = _deadline_chunks(response.iter_bytes(), deadline, seconds)
-                answer = _read_answer(_media_type(response), chunks, max_rows, self.max_answer_bytes)
+                answer = _read_answer(_media_type(response.headers), chunks, max_rows, self.max_answer_bytes)
                 return _as_asked(answer, query_form(sparql))
         except httpx.TimeoutException:
             raise QueryTimeout(f"no answer from the store within {seconds:g} s") from None
@@ -289,37 +294,39 @@ class RemoteStore:
     async def _aquery(
         self,
         sparql: str,
-        seconds: float,
         default_graph: list[str] | None,
         named_graphs: list[str] | None,
         max_rows: int | None,
     ) -> _Answer:
-        client = self._async_client()
+        """One exchange; the caller's ``asyncio.timeout`` bounds it, whatever the engine does."""
+        request = self._request(sparql, default_graph, named_graphs)
         try:
-            async with client.stream(
-                "POST", self.endpoint, timeout=self._timeout(seconds),
-                **self._request(sparql, default_graph, named_graphs),
+            async with self._async_session().post(
+                self.endpoint, data=request["content"], headers=request["headers"], allow_redirects=False
             ) as response:
-                self._learn(response)
-                if response.status_code != 200:
-                    body = await _aread_capped(response.aiter_bytes(), 64 << 10)
-                    self._check_status(response.status_code, body, sparql)
-                chunks = await _aread_lines_or_bytes(response.aiter_bytes(), _media_type(response), max_rows,
+                self._learn(response.headers)
+                media = _media_type(response.headers)
+                if response.status != 200:
+                    body = await _aread_capped(response.content.iter_any(), 64 << 10)
+                    self._check_status(response.status, body, sparql)
+                chunks = await _aread_lines_or_bytes(response.content.iter_any(), media, max_rows,
                                                      self.max_answer_bytes)
-                answer = _read_answer(_media_type(response), iter(chunks), max_rows, self.max_answer_bytes)
+                answer = _read_answer(media, iter(chunks), max_rows, self.max_answer_bytes)
                 return _as_asked(answer, query_form(sparql))
-        except httpx.TimeoutException:
-            raise QueryTimeout(f"no answer from the store within {seconds:g} s") from None
-        except httpx.HTTPError as exc:
+        except aiohttp.ServerTimeoutError:  # the connect timeout
+            waited = f"{self._connect_timeout:g} s"
+            raise EngineUnavailable(f"no connection to the store at {self.endpoint} within {waited}") from None
+        except aiohttp.ClientError as exc:
             raise EngineUnavailable(f"the store at {self.endpoint} cannot be reached ({type(exc).__name__})") from None
 
-    def _async_client(self) -> httpx.AsyncClient:
+    def _async_session(self) -> aiohttp.ClientSession:
         """The connection pool of the running event loop (a pool cannot outlive the loop it was made in)."""
         loop = asyncio.get_running_loop()
-        if self._aclient is None or self._aclient_loop is not loop:
-            self._aclient = httpx.AsyncClient(timeout=self._timeout(self.default_timeout), follow_redirects=False)
-            self._aclient_loop = loop
-        return self._aclient
+        if self._session is None or self._session_loop is not loop:
+            timeout = aiohttp.ClientTimeout(total=None, connect=self._connect_timeout)
+            self._session = aiohttp.ClientSession(timeout=timeout)
+            self._session_loop = loop
+        return self._session
 
     def _check_status(self, status: int, body: bytes, sparql: str) -> None:
         """Turn an engine's error status into ours (the first line of its message kept, for the log and the client)."""
@@ -337,9 +344,9 @@ class RemoteStore:
         # the async client belongs to the server's event loop, which closes its connections with it
 
     async def aclose(self) -> None:
-        if self._aclient is not None:
-            await self._aclient.aclose()
-            self._aclient = None
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
     def __enter__(self) -> RemoteStore:
         return self
@@ -358,8 +365,8 @@ def _encoded(
     return EncodedResult(encoded.kind, encoded.body, encoded.truncated or answer.truncated, encoded.path)
 
 
-def _media_type(response: httpx.Response) -> str:
-    return response.headers.get("content-type", "").split(";")[0].strip().lower()
+def _media_type(headers: Mapping[str, str]) -> str:
+    return headers.get("content-type", "").split(";")[0].strip().lower()
 
 
 def _first_line(body: bytes) -> str:
