@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -46,12 +47,15 @@ def gone(pid: int) -> bool:
     return state == "Z"
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+@contextlib.contextmanager
+def serving(tmp_path: Path, processes: int) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """``epar-graph serve`` with ``processes`` server processes, its temp files under ``tmp_path / "tmp"``."""
     data = tmp_path / "dist"
     shutil.copytree(SERVE_DATA, data)
+    (tmp_path / "tmp").mkdir()
     port = free_port()
-    env = dict(os.environ, EPAR_SERVER_PROCESSES="2", EPAR_QUERY_WORKERS="1", EPAR_SLOW_QUERIES="0")
+    env = dict(os.environ, EPAR_SERVER_PROCESSES=str(processes), EPAR_QUERY_WORKERS="1", EPAR_SLOW_QUERIES="0",
+               TMPDIR=str(tmp_path / "tmp"))
     proc = subprocess.Popen([sys.executable, "-c", CLI, "serve", "--data", str(data), "--port", str(port)],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
@@ -64,7 +68,8 @@ def server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
 
     try:
         assert wait_until(up, limit=120) and proc.poll() is None
-        assert wait_until(lambda: len(replicas(proc.pid)) == 2, limit=60)
+        if processes > 1:
+            assert wait_until(lambda: len(replicas(proc.pid)) == processes, limit=60)
         yield proc, url
     finally:
         if proc.poll() is None:
@@ -74,6 +79,17 @@ def server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=30)
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    with serving(tmp_path, 2) as running:
+        yield running
+
+
+def leftovers(tmp_path: Path) -> list[str]:
+    """What the server left in its temp dir (the query workers' answer folders, if not removed)."""
+    return sorted(p.name for p in (tmp_path / "tmp").iterdir())
 
 
 def answers(url: str, n: int) -> list[int]:
@@ -96,12 +112,22 @@ def test_replicas_share_the_port_and_a_dead_one_is_replaced(server: tuple[subpro
     assert answers(url, 40) == [200] * 40
 
 
-def test_sigterm_stops_every_replica(server: tuple[subprocess.Popen[bytes], str]) -> None:
+def test_sigterm_stops_every_replica(server: tuple[subprocess.Popen[bytes], str], tmp_path: Path) -> None:
     proc, _ = server
     started = replicas(proc.pid)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=60) == 0
     assert wait_until(lambda: all(gone(pid) for pid in started), limit=30)
+    assert wait_until(lambda: not leftovers(tmp_path), limit=30), leftovers(tmp_path)
+
+
+def test_sigterm_stops_one_server_process_cleanly(tmp_path: Path) -> None:
+    with serving(tmp_path, 1) as (proc, url):
+        assert answers(url, 1) == [200]
+        assert any(name.startswith("epar-answers-") for name in leftovers(tmp_path))  # the workers' folder
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+    assert leftovers(tmp_path) == []
 
 
 def test_replicas_end_with_a_parent_killed_outright(server: tuple[subprocess.Popen[bytes], str]) -> None:

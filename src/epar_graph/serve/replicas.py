@@ -54,13 +54,28 @@ def run_replica(settings: Settings, sock: socket.socket, access_log: bool) -> No
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
     store = None if settings.store_url else open_embedded(settings)
+    # uvicorn stops gracefully on SIGTERM, then raises the signal again; by default that ends the process on
+    # the spot, before the store is closed, and each stop left its workers' answer folder in the temp dir.
+    previous = signal.signal(signal.SIGTERM, _stop_replica)
     try:
         app = create_app(settings, store)
         config = uvicorn.Config(app, log_level="warning", access_log=access_log, **uvicorn_options(settings))
         uvicorn.Server(config).run(sockets=[sock])
+    except _Stopped:
+        pass
     finally:
+        signal.signal(signal.SIGTERM, previous)
         if store is not None:
             store.close()
+
+
+class _Stopped(Exception):
+    """SIGTERM arrived outside uvicorn's own handling (after its graceful stop): the server is done."""
+
+
+def _stop_replica(signum: int, frame: FrameType | None) -> None:
+    del signum, frame
+    raise _Stopped
 
 
 _PR_SET_PDEATHSIG = 1
