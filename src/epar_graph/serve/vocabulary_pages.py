@@ -33,6 +33,7 @@ from epar_graph.namespaces import (
     RDFS,
     SH,
     SKOS,
+    curie,
 )
 from epar_graph.serve import rdf_responses
 from epar_graph.serve.negotiation import Format
@@ -190,12 +191,6 @@ _KNOWN_LABELS = {
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
 
-def curie(iri: str) -> str:
-    """``epar:holder`` for a known namespace, else the IRI itself."""
-    for prefix, ns in PREFIXES.items():
-        if iri.startswith(ns) and len(iri) > len(ns):
-            return f"{prefix}:{iri[len(ns):]}"
-    return iri
 
 
 def term_label(iri: str, onto: OntologyIndex | None) -> str:
@@ -356,10 +351,7 @@ class _ShapeReader:
         self.prefixes = {**PREFIXES, **own}
 
     def name(self, iri: str) -> str:
-        for prefix, ns in self.prefixes.items():
-            if iri.startswith(ns) and len(iri) > len(ns):
-                return f"{prefix}:{iri[len(ns):]}"
-        return iri
+        return curie(iri, self.prefixes)
 
     def term(self, node: RdfTerm, depth: int = 0) -> str:
         """A term inside a shape: names, quoted strings, ( lists ) and [ nested shapes ]."""
