@@ -730,6 +730,8 @@ def test_service_detection_property(
     found = service_endpoints(query)
     if called:
         assert found and found <= {endpoint, None}, query
+        # nothing here is glued: the parse tree alone names the endpoint
+        assert parsed_service_endpoints(unescape_codepoints(query)) == {endpoint}, query
     if found == {endpoint}:
         assert not refused_services(query, frozenset({endpoint}))
 
