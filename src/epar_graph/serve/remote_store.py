@@ -345,7 +345,8 @@ class RemoteStore:
         loop = asyncio.get_running_loop()
         if self._session is None or self._session_loop is not loop:
             timeout = aiohttp.ClientTimeout(total=None, connect=self._connect_timeout)
-            self._session = aiohttp.ClientSession(timeout=timeout)
+            # proxy settings from the environment, as httpx (the pages' client) takes them
+            self._session = aiohttp.ClientSession(timeout=timeout, trust_env=True)
             self._session_loop = loop
         return self._session
 
