@@ -40,9 +40,9 @@ queries in a thread, off the event loop.
 
 from __future__ import annotations
 
-import ctypes
 import re
 import urllib.parse
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -270,14 +270,11 @@ def _grammar() -> tuple[tree_sitter.Language, tree_sitter.Query]:
     import tree_sitter
     import tree_sitter_sparql
 
-    # The grammar package hands out a bare pointer; tree-sitter takes it wrapped in a capsule
-    # (passing the integer is deprecated), as current grammar packages hand it out.
-    new_capsule = ctypes.PYFUNCTYPE(ctypes.py_object, ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p)(
-        ("PyCapsule_New", ctypes.pythonapi)
-    )
-    pointer = tree_sitter_sparql.language()
-    wrapped = pointer if not isinstance(pointer, int) else new_capsule(pointer, b"tree_sitter.Language", None)
-    language = tree_sitter.Language(wrapped)
+    # The grammar package hands out its language as a bare pointer, which tree-sitter still takes but calls
+    # deprecated (newer grammar packages hand out a capsule); the warning is about that, not about us.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        language = tree_sitter.Language(tree_sitter_sparql.language())
     nodes = tree_sitter.Query(
         language, "(base_declaration) @base (prefix_declaration) @prefix (service_graph_pattern) @service"
     )
