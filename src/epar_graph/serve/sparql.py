@@ -529,8 +529,7 @@ class QueryRoute(BaseRoute):
     The declared routes above give the OpenAPI description; requests are answered here, where each
     costs no dependency solving, no parsing of the URL's parameters into a dict nobody reads and no
     wrapping of the handler. Profiled under load, those took a fifth of the server's time per query.
-    Any other method, and every other path, goes on to the declared routes (405, service description
-    pages and the rest).
+    Any other method goes on to the declared routes (405), as does every other path.
     """
 
     path = "/sparql"
