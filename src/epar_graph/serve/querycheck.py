@@ -254,10 +254,12 @@ def _prologue(code: Code) -> _Prologue:
 def service_endpoints(query: str) -> set[str | None]:
     """Every endpoint a ``SERVICE`` clause of ``query`` may call; None for one that cannot be known."""
     found: set[str | None] = set()
-    for text in readings(query):
+    texts = readings(query)
+    for text in texts:
         if _SERVICE_MENTION.search(text):
-            found |= parsed_service_endpoints(text)
             found |= _service_endpoints(code_of(text))
+    if _SERVICE_MENTION.search(texts[-1]):  # the parser reads the text with its escapes decoded, as SPARQL says
+        found |= parsed_service_endpoints(texts[-1])
     return found
 
 
@@ -322,8 +324,12 @@ def _node_iri(node: tree_sitter.Node) -> str | None:
     return None
 
 
+_ABSOLUTE = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")  # an IRI with a scheme
+
+
 def _resolved(iri: str, base: str | None) -> str | None:
-    if re.match(r"[A-Za-z][A-Za-z0-9+.\-]*:", iri):
+    """``iri`` against ``base``: None for a relative IRI with no base (then the endpoint is unknown)."""
+    if _ABSOLUTE.match(iri):
         return iri
     return urllib.parse.urljoin(base, iri) if base is not None else None
 
@@ -383,11 +389,8 @@ def _endpoint_at(text: str, pos: int, iris: list[str], prologue: _Prologue) -> s
 
 
 def _absolute(iri: str, bases: Sequence[str]) -> set[str | None]:
-    if re.match(r"[A-Za-z][A-Za-z0-9+.\-]*:", iri):
-        return {iri}
-    if not bases:
-        return {None}
-    return {urllib.parse.urljoin(base, iri) for base in bases}
+    candidates: Sequence[str | None] = bases or [None]
+    return {_resolved(iri, base) for base in candidates}
 
 
 def refused_services(query: str, allowlist: frozenset[str]) -> list[str]:
