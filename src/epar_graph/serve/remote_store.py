@@ -27,7 +27,6 @@ httpx, ``serve --store`` spent four fifths of its time in the client.
 from __future__ import annotations
 
 import asyncio
-import functools
 import re
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
@@ -149,6 +148,9 @@ class RemoteStore:
         self._session: aiohttp.ClientSession | None = None
         self._session_loop: asyncio.AbstractEventLoop | None = None
         self.dataset = dataset
+        # The release's graphs as form fields, encoded once: with a link set a graph, they are most of each
+        # request, and encoding them per query took a tenth of the server's time.
+        self._dataset_form = "&" + _graphs_form(list(dataset.default), list(dataset.named)) if dataset else ""
         #: None until the engine has answered once: then whether its TSV is the standard one
         self._standard_tsv: bool | None = None
 
@@ -171,14 +173,6 @@ class RemoteStore:
             body += self._dataset_form
         headers = {"content-type": FORM, "accept": self._accept(form)}
         return _Exchange(form, body.encode("ascii"), headers)
-
-    @functools.cached_property
-    def _dataset_form(self) -> str:
-        """The release's graphs as form fields (``&…``), encoded once: with a link set a graph, they are most of
-        each request, and encoding them per query took a tenth of the server's time."""
-        if self.dataset is None:
-            return ""
-        return "&" + _graphs_form(list(self.dataset.default), list(self.dataset.named))
 
     def _accept(self, form: str | None) -> str:
         if form == "SELECT" and not self._standard_tsv:
