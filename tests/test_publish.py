@@ -66,6 +66,20 @@ def test_sorted_lines_gzipped_give_the_same_bytes(graph: set[Triple], tmp_path: 
     ).splitlines(keepends=True)
 
 
+def test_turtle_streamed_from_the_sorted_lines_is_the_turtle_of_the_graph(graph: set[Triple], tmp_path: Path) -> None:
+    publish.write_sorted_lines(tmp_path / "epar.nt", lines(graph))
+    publish.write_turtle(tmp_path / "epar.ttl", publish.read_ntriples(tmp_path / "epar.nt"))
+    assert (tmp_path / "epar.ttl").read_bytes() == publish.turtle(graph)
+    publish.write_turtle(tmp_path / "empty.ttl", [])
+    assert (tmp_path / "empty.ttl").read_bytes() == publish.turtle([])
+
+
+def test_turtle_of_a_dump_that_cannot_be_read_leaves_no_file(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        publish.write_turtle(tmp_path / "epar.ttl", publish.read_ntriples(tmp_path / "missing.nt"))
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_an_empty_graph_writes_an_empty_file(tmp_path: Path) -> None:
     publish.write_sorted_lines(tmp_path / "epar.nt", set())
     assert (tmp_path / "epar.nt").read_bytes() == b""

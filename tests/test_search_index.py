@@ -5,15 +5,16 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import pyoxigraph
 import pytest
-from pyoxigraph import Literal, NamedNode, Triple
+from pyoxigraph import Literal, NamedNode, RdfFormat, Triple
 
 from epar_graph import search_index
 from epar_graph.graph import build_triples
 from epar_graph.history import Change, Diff, Snapshot
 from epar_graph.iris import Minter
 from epar_graph.model import Product
-from epar_graph.namespaces import DCTERMS, SCHEMA
+from epar_graph.namespaces import DCTERMS, SCHEMA, XSD
 from epar_graph.publish import sorted_ntriples
 
 MINT = Minter()
@@ -54,6 +55,28 @@ def test_lines_of_other_properties_are_skipped_unread() -> None:
     assert list(search_index.read_lines(read.splitlines(keepends=True))) == [
         ("urn:x:s", SCHEMA.name.value, ("http://www.w3.org/2001/XMLSchema#string", "text"))
     ]
+
+
+def test_triples_noted_on_their_way_give_the_entries_their_lines_give() -> None:
+    """The build notes the index's triples while the Turtle dump is written: the same entries as from the lines."""
+    data = lines(build_triples(PRODUCTS, MINT))
+    triples = [q.triple for q in pyoxigraph.parse(b"".join(data), format=RdfFormat.N_TRIPLES)]
+    reading = search_index.Reading()
+    assert list(reading.noting(triples)) == triples  # every triple goes on, in its order
+    former = {"EMEA/H/C/004258": {"Cx601"}}
+    assert reading.entries(former) == search_index.entries(data, former)
+    assert len(reading.entries()) >= 6
+
+
+def test_a_language_tagged_or_typed_object_is_noted_as_a_line_gives_it() -> None:
+    s = NamedNode("urn:x:s")
+    for o in (Literal("text"), Literal('quote " \\ new\nline \x07 λ 😀'), Literal("Texte", language="fr"),
+              Literal("2018-03-23", datatype=XSD.date),
+              NamedNode("urn:x:o")):
+        triple = Triple(s, SCHEMA.name, o)
+        reading = search_index.Reading()
+        list(reading.noting([triple]))
+        assert reading.graph.out == search_index._Graph(search_index.read_lines(lines({triple}))).out
 
 
 def test_asking_for_a_property_the_index_does_not_read_is_an_error() -> None:

@@ -209,8 +209,20 @@ class GraphBuilder:
     _names: dict[str, str] = field(default_factory=dict)
     _atc_names: dict[str, str] = field(default_factory=_atc_main_groups)
 
+    #: the N-Triples text of the last subject, and of each predicate: most lines repeat both
+    _subject: tuple[NamedNode | None, str] = (None, "")
+    _predicates: dict[NamedNode, str] = field(default_factory=dict)
+
     def add(self, s: NamedNode, p: NamedNode, o: Object) -> None:
-        self.lines.add(f"{s} {p} {o} .")
+        # Formatting a term costs a call into pyoxigraph; a product's lines share their subject node.
+        node, subject = self._subject
+        if s is not node:
+            subject = str(s)
+            self._subject = (s, subject)
+        predicate = self._predicates.get(p)
+        if predicate is None:
+            predicate = self._predicates[p] = str(p)
+        self.lines.add(f"{subject} {predicate} {o!s} .")
 
     @property
     def triples(self) -> set[Triple]:

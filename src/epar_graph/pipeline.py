@@ -259,9 +259,10 @@ def _write(
 
 def _turtle_and_index(nt: Path, ttl: Path, index: Path, former: Mapping[str, set[str]]) -> None:
     """Write the Turtle dump and the search index of the sorted N-Triples dump ``nt``."""
+    reading = search_index.Reading()
     with runtime.no_cyclic_gc():
-        publish.write_bytes(ttl, publish.turtle(publish.read_ntriples(nt), presorted=True))
-        search_index.write_index(index, search_index.entries(publish.read_lines(nt), former))
+        publish.write_turtle(ttl, reading.noting(publish.read_ntriples(nt)))  # one parse serves both
+        search_index.write_index(index, reading.entries(former))
 
 
 def _cores() -> int:

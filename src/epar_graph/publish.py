@@ -115,8 +115,8 @@ def write_sorted_lines(path: Path, lines: set[str], gz: bool = False, batch: int
     with open(path, "wb") as raw:
         out = gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") if gz else raw
         with out:
-            for start in range(0, len(ordered), batch):
-                out.write(("\n".join(ordered[start:start + batch]) + "\n").encode("utf-8"))
+            for start in range(0, len(ordered), batch):  # lines encoded one by one: no wide string to encode
+                out.write(b"\n".join(map(str.encode, ordered[start:start + batch])) + b"\n")
 
 
 def read_ntriples(path: Path) -> Iterator[Triple]:
@@ -326,6 +326,19 @@ def turtle(triples: Iterable[Triple], presorted: bool = False) -> bytes:
     data = pyoxigraph.serialize(ordered, format=RdfFormat.TURTLE, prefixes=PREFIXES)
     assert data is not None
     return data
+
+
+def write_turtle(path: Path, triples: Iterable[Triple]) -> None:
+    """The Turtle of sorted ``triples``, as :func:`turtle` makes it, streamed to ``path``.
+
+    The file is created once the first triple is read: a source that cannot
+    be read at all leaves nothing behind.
+    """
+    stream = iter(triples)
+    first = next(stream, None)
+    with open(path, "wb") as f:
+        pyoxigraph.serialize(itertools.chain([first] if first else [], stream), f, format=RdfFormat.TURTLE,
+                             prefixes=PREFIXES)
 
 
 def _term_name(iri: str) -> tuple[str, str]:

@@ -17,8 +17,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
-from pyoxigraph import NamedNode
+from pyoxigraph import Literal, NamedNode, Triple
 
 from epar_graph.history import Diff
 from epar_graph.namespaces import EPAR, RDF, RDFS, SCHEMA, SKOS
@@ -69,6 +70,41 @@ def read_lines(lines: Iterable[bytes]) -> Iterator[tuple[str, str, LineObject]]:
             yield split_line(line)
 
 
+class Reading:
+    """The triples the index reads, noted on their way to another consumer (the Turtle dump)."""
+
+    def __init__(self) -> None:
+        self.graph = _Graph(())
+        #: each property the index reads, as one string shared by all its rows
+        self._reads = {p: p for p in READS}
+
+    def noting(self, triples: Iterable[Triple]) -> Iterator[Triple]:
+        """Pass ``triples`` on, keeping those the index reads.
+
+        The Turtle dump parses the N-Triples dump into triples anyway; the index
+        notes what it needs on their way, rather than cutting every line a second time.
+        """
+        reads, add = self._reads, self.graph.add
+        for t in triples:
+            p = reads.get(t.predicate.value)
+            if p is not None:
+                add(cast(NamedNode, t.subject).value, p, _line_object(t.object))  # no blank node, no quoted triple
+            yield t
+
+    def entries(self, former: Mapping[str, set[str]] | None = None) -> list[Entry]:
+        """:func:`entries` of the triples noted."""
+        return _entries(self.graph, former or {})
+
+
+def _line_object(o: object) -> LineObject:
+    """The object of a triple as :func:`publish.split_line` gives it."""
+    if isinstance(o, NamedNode):
+        return ("@id", o.value)
+    if isinstance(o, Literal):
+        return ("@lang", o.value, o.language) if o.language else (o.datatype.value, o.value)
+    raise ValueError(f"unexpected object {o!r} in a release's graph")
+
+
 def former_names(diffs: Iterable[Diff]) -> dict[str, set[str]]:
     """Product number → the names the history says it had before."""
     former: dict[str, set[str]] = defaultdict(set)
@@ -90,6 +126,9 @@ class _Graph:
         self.out: dict[str, dict[str, list[LineObject]]] = defaultdict(lambda: defaultdict(list))
         for s, p, o in triples:
             self.out[s][p].append(o)
+
+    def add(self, s: str, p: str, o: LineObject) -> None:
+        self.out[s][p].append(o)
 
     def objects(self, s: str, p: NamedNode) -> list[LineObject]:
         if p.value not in READS:  # a property the reading skipped would look empty, not missing
@@ -116,8 +155,10 @@ def entries(lines: Iterable[bytes], former: Mapping[str, set[str]] | None = None
 
     ``former`` names, by product number, what the history says a medicine was called before.
     """
-    g = _Graph(read_lines(lines))
-    former = former or {}
+    return _entries(_Graph(read_lines(lines)), former or {})
+
+
+def _entries(g: _Graph, former: Mapping[str, set[str]]) -> list[Entry]:
     out: list[Entry] = []
     for s, props in sorted(g.out.items()):
         types = {o[1] for o in props.get(RDF.type.value, []) if _is_iri(o)}
