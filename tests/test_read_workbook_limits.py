@@ -100,3 +100,23 @@ def test_the_data_ends_before_the_first_long_run_of_empty_rows(rows: set[int]) -
 @pytest.mark.parametrize(("letters", "n"), [("A", 1), ("Z", 26), ("AA", 27), ("AMJ", 1024), ("XFD", 16384)])
 def test_column_numbers(letters: str, n: int) -> None:
     assert workbook_limits.column_number(letters) == n
+
+
+def test_the_scan_counts_cells_that_hold_a_value_however_their_tags_are_written(tmp_path: Path) -> None:
+    """A cell closed at once holds no value (a styled empty cell): it does not stretch the data."""
+    sheet = (
+        b'<worksheet><dimension ref="A1:XFD1048576"/><sheetData>'
+        b'<row r="1"><c r="A1" t="s"><v>0</v></c><c s="3" r="C1" t="inlineStr"><is><t>x</t></is></c></row>'
+        b'<row r="7"><c r="B7" s="1"/><c r="D7" s="1" /><c r="E7"\n t="n"><v>4</v></c></row>'
+        b'<row r="1048576"><c r="XFD1048576" s="2"/></row>'
+        b'<cols><col min="1" max="16384"/></cols><c\tr="F9">'
+        b'</sheetData></worksheet>'
+    )
+    path = tmp_path / "book.xlsx"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("xl/worksheets/sheet1.xml", sheet)
+    with zipfile.ZipFile(path) as z:
+        scan = workbook_limits.scan(z, z.getinfo("xl/worksheets/sheet1.xml"))
+    assert scan.rows == {1, 7, 9}
+    assert scan.columns == {1, 3, 5, 6}
+    assert scan.extent() == (9, 6)

@@ -126,24 +126,34 @@ class _Graph:
         self.out: dict[str, dict[str, list[LineObject]]] = defaultdict(lambda: defaultdict(list))
         for s, p, o in triples:
             self.out[s][p].append(o)
+        #: labels already looked up: holders, substances and areas are shared by many medicines
+        self._labels: dict[str, str] = {}
 
     def add(self, s: str, p: str, o: LineObject) -> None:
         self.out[s][p].append(o)
 
     def objects(self, s: str, p: NamedNode) -> list[LineObject]:
-        if p.value not in READS:  # a property the reading skipped would look empty, not missing
-            raise KeyError(f"{p.value} is not among the properties the index reads (search_index.READS)")
-        return self.out.get(s, {}).get(p.value, [])
+        iri = p.value
+        if iri not in READS:  # a property the reading skipped would look empty, not missing
+            raise KeyError(f"{iri} is not among the properties the index reads (search_index.READS)")
+        props = self.out.get(s)
+        return props.get(iri, []) if props else []
 
     def one(self, s: str, p: NamedNode) -> str | None:
-        values = sorted(o[1] for o in self.objects(s, p))
-        return values[0] if values else None
+        """The least value (the same whatever the order of the lines)."""
+        return min((o[1] for o in self.objects(s, p)), default=None)
 
     def label(self, s: str) -> str:
+        known = self._labels.get(s)
+        if known is None:
+            known = self._labels[s] = self._label(s)
+        return known
+
+    def _label(self, s: str) -> str:
         for p in (RDFS.label, SKOS.prefLabel, SCHEMA.name, SKOS.notation):
-            values = sorted(o[1] for o in self.objects(s, p) if not _is_iri(o))
-            if values:
-                return values[0]
+            value = min((o[1] for o in self.objects(s, p) if not _is_iri(o)), default=None)
+            if value is not None:
+                return value
         return s.rsplit("/", 1)[-1]
 
     def iris(self, s: str, p: NamedNode) -> list[str]:
