@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from pyoxigraph import Literal, NamedNode, Triple
 
 from epar_graph.graph import (
+    Lines,
     as_triples,
     atc_ancestors,
     atcvet_ancestors,
@@ -225,3 +226,21 @@ def test_a_sponsor_is_described_once_and_a_holder_only_by_its_products() -> None
 def test_no_designations_no_orphan_scheme() -> None:
     current, _ = build_graphs([product("EMEA/H/C/000001")], [], MINT)
     assert not any(t.subject.value == MINT.scheme("orphan-condition") for t in as_triples(current))
+
+
+_IRI_TEXT = st.text(alphabet="ab/:-é😀", max_size=6)
+
+
+@given(st.lists(st.tuples(_IRI_TEXT, _IRI_TEXT, st.one_of(_IRI_TEXT.map(lambda t: NamedNode(f"urn:o:{t}")),
+                                                          st.text(max_size=5).map(Literal))), max_size=40))
+def test_lines_kept_by_subject_drain_in_the_order_of_the_sorted_lines(
+    rows: list[tuple[str, str, NamedNode | Literal]],
+) -> None:
+    """Subjects that are prefixes of one another ("urn:s:a" and "urn:s:a/b") still come out in line order."""
+    lines = {f"{NamedNode('urn:s:' + s)} {NamedNode('urn:p:' + p)} {o} ." for s, p, o in rows}
+    kept = Lines(lines)
+    assert len(kept) == len(lines)
+    assert sorted(kept) == sorted(lines)
+    drained = [f"{subject} {rest}" for subject, rests in kept.drain_sorted() for rest in rests]
+    assert drained == sorted(lines)
+    assert not kept.by_subject

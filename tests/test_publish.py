@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from pyoxigraph import Literal, NamedNode, Triple
 
 from epar_graph import config, publish, release
-from epar_graph.graph import build_triples, ntriples_line
+from epar_graph.graph import Lines, build_triples, ntriples_line
 from epar_graph.iris import Minter
 from epar_graph.model import merge_sources
 from epar_graph.namespaces import XSD
@@ -44,8 +44,8 @@ def graph() -> set[Triple]:
     return triples
 
 
-def lines(triples: set[Triple]) -> set[str]:
-    return {ntriples_line(t) for t in triples}
+def lines(triples: set[Triple]) -> Lines:
+    return Lines(ntriples_line(t) for t in triples)
 
 
 def test_sorted_lines_give_the_sorted_ntriples(graph: set[Triple], tmp_path: Path) -> None:
@@ -81,7 +81,7 @@ def test_turtle_of_a_dump_that_cannot_be_read_leaves_no_file(tmp_path: Path) -> 
 
 
 def test_an_empty_graph_writes_an_empty_file(tmp_path: Path) -> None:
-    publish.write_sorted_lines(tmp_path / "epar.nt", set())
+    publish.write_sorted_lines(tmp_path / "epar.nt", Lines())
     assert (tmp_path / "epar.nt").read_bytes() == b""
 
 

@@ -24,7 +24,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from epar_graph import config, history, publish, release, runtime, search_index
 from epar_graph.files import sha256_file
-from epar_graph.graph import build_graphs
+from epar_graph.graph import Lines, build_graphs
 from epar_graph.iris import IriError, Minter
 from epar_graph.links.matching import build_linksets
 from epar_graph.links.sets import DESIGNATION_TABLE, Linkset, void_description
@@ -202,11 +202,11 @@ BESIDE_FROM = 200_000
 def _write(
     out: Path,
     mint: Minter,
-    lines: set[str],
+    lines: Lines,
     linksets: list[Linkset],
     result: BuildResult,
     gzip_nt: bool,
-    changes: set[str],
+    changes: Lines,
 ) -> dict[str, Path]:
     """Write the release; ``lines`` is emptied on the way (it is most of the memory).
 
@@ -221,7 +221,7 @@ def _write(
         plain, compressed = release.DUMP_NAMES
         nt_name = compressed if gzip_nt else plain
         files[nt_name] = tmp / nt_name
-        publish.write_sorted_lines(files[nt_name], lines, gz=gzip_nt)  # empties the set
+        publish.write_sorted_lines(files[nt_name], lines, gz=gzip_nt)  # empties them
         files["epar.ttl"] = tmp / "epar.ttl"
         beside.turtle_and_index(files[nt_name], files["epar.ttl"], tmp / search_index.INDEX_FILE,
                                 search_index.former_names(result.diffs))

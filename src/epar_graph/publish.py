@@ -26,6 +26,7 @@ import pyoxigraph
 from pyoxigraph import Literal, NamedNode, RdfFormat, Triple
 
 from epar_graph.files import sha256_file
+from epar_graph.graph import Lines
 from epar_graph.iris import Minter
 from epar_graph.model import ReadWarning, Rejection
 from epar_graph.namespaces import (
@@ -102,21 +103,26 @@ def in_ntriples_order(ntriples: bytes) -> list[Triple]:
     return [quad.triple for quad in pyoxigraph.parse(ntriples, format=RdfFormat.N_TRIPLES)]
 
 
-def write_sorted_lines(path: Path, lines: set[str], gz: bool = False, batch: int = 100_000) -> None:
-    """Write N-Triples ``lines`` (each without its newline) sorted to ``path`` (gzipped if ``gz``), emptying the set.
+def write_sorted_lines(path: Path, lines: Lines, gz: bool = False, batch: int = 100_000) -> None:
+    """Write N-Triples ``lines`` sorted to ``path`` (gzipped if ``gz``), emptying them.
 
     The same bytes as :func:`sorted_ntriples` of their triples: sorting the
     strings sorts the UTF-8 bytes (code-point order is byte order, and no line
     is a prefix of another). Written a batch at a time, so the encoded copy is
     never whole in memory.
     """
-    ordered = sorted(lines)
-    lines.clear()
     with open(path, "wb") as raw:
         out = gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") if gz else raw
         with out:
-            for start in range(0, len(ordered), batch):  # lines encoded one by one: no wide string to encode
-                out.write(b"\n".join(map(str.encode, ordered[start:start + batch])) + b"\n")
+            chunk: list[bytes] = []
+            for subject, rests in lines.drain_sorted():
+                head = subject.encode("utf-8") + b" "  # lines encoded one by one: no wide string to encode
+                chunk.extend([head + rest.encode("utf-8") for rest in rests])
+                if len(chunk) >= batch:
+                    out.write(b"\n".join(chunk) + b"\n")
+                    chunk.clear()
+            if chunk:
+                out.write(b"\n".join(chunk) + b"\n")
 
 
 def read_ntriples(path: Path) -> Iterator[Triple]:
