@@ -245,7 +245,7 @@ def test_a_file_system_error_beside_is_raised_as_itself(
 ) -> None:
     monkeypatch.setattr(pipeline, "_cores", lambda: cores)
     with pytest.raises(FileNotFoundError), pipeline._Beside() as beside:
-        beside.turtle_and_index(tmp_path / "missing.nt", tmp_path / "epar.ttl", tmp_path / "search.sqlite", {})
+        beside.turtle_and_index(tmp_path / "missing.nt", tmp_path / "epar.ttl", tmp_path / "search.sqlite")({})
     assert list(tmp_path.iterdir()) == []  # nothing written, nothing left behind
 
 
@@ -262,7 +262,7 @@ def test_any_other_failure_beside_is_raised_with_what_the_process_said(
     monkeypatch.setattr(pipeline, "_cores", lambda: 2)
     (tmp_path / "epar.nt").write_bytes(b"this is no N-Triples\n")
     with pytest.raises(pipeline.BesideFailed, match="(?s)exit code 1.*SyntaxError"), pipeline._Beside() as beside:
-        beside.turtle_and_index(tmp_path / "epar.nt", tmp_path / "epar.ttl", tmp_path / "search.sqlite", {})
+        beside.turtle_and_index(tmp_path / "epar.nt", tmp_path / "epar.ttl", tmp_path / "search.sqlite")({})
 
 
 def test_cli_rejects_bad_records_and_still_writes(tmp_path: Path) -> None:

@@ -9,12 +9,13 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import errno
+import functools
 import json
 import os
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -221,10 +222,10 @@ def _write(
         plain, compressed = release.DUMP_NAMES
         nt_name = compressed if gzip_nt else plain
         files[nt_name] = tmp / nt_name
-        publish.write_sorted_lines(files[nt_name], lines, gz=gzip_nt)  # empties them
         files["epar.ttl"] = tmp / "epar.ttl"
-        beside.turtle_and_index(files[nt_name], files["epar.ttl"], tmp / search_index.INDEX_FILE,
-                                search_index.former_names(result.diffs))
+        begin = beside.turtle_and_index(files[nt_name], files["epar.ttl"], tmp / search_index.INDEX_FILE)
+        publish.write_sorted_lines(files[nt_name], lines, gz=gzip_nt)  # empties them
+        begin(search_index.former_names(result.diffs))
         stats, context = publish.stats_and_context(publish.read_lines(files[nt_name]))
         files["context.jsonld"] = tmp / "context.jsonld"
         publish.write_json(files["context.jsonld"], context)
@@ -298,11 +299,14 @@ class _Beside:
     def __enter__(self) -> _Beside:
         return self
 
-    def turtle_and_index(self, nt: Path, ttl: Path, index: Path, former: Mapping[str, set[str]]) -> None:
-        """:func:`_turtle_and_index`, beside."""
+    def turtle_and_index(self, nt: Path, ttl: Path, index: Path) -> Callable[[Mapping[str, set[str]]], None]:
+        """:func:`_turtle_and_index`, beside: it begins when the function returned is called with the former names.
+
+        The process is started at once, and waits for those names on its
+        standard input: its interpreter starts while ``nt`` is being written.
+        """
         if not self.enabled:
-            _turtle_and_index(nt, ttl, index, former)
-            return
+            return functools.partial(_turtle_and_index, nt, ttl, index)
         package_root = str(Path(__file__).resolve().parents[1])
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
         said = nt.with_name(f".beside-{len(self._running)}.stderr")
@@ -310,9 +314,13 @@ class _Beside:
             proc = subprocess.Popen([sys.executable, "-m", "epar_graph.pipeline", str(nt), str(ttl), str(index)],
                                     stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err, env=env)
         self._running.append((proc, said))
-        assert proc.stdin is not None
-        with proc.stdin:
-            proc.stdin.write(json.dumps({k: sorted(v) for k, v in former.items()}).encode("utf-8"))
+
+        def begin(former: Mapping[str, set[str]]) -> None:
+            assert proc.stdin is not None
+            with proc.stdin:
+                proc.stdin.write(json.dumps({k: sorted(v) for k, v in former.items()}).encode("utf-8"))
+
+        return begin
 
     def wait(self) -> None:
         """Wait for the work handed over so far; its first failure is raised."""
