@@ -343,7 +343,7 @@ def write_turtle(path: Path, triples: Iterable[Triple]) -> None:
     stream = iter(triples)
     first = next(stream, None)
     with open(path, "wb") as f:
-        pyoxigraph.serialize(itertools.chain([first] if first else [], stream), f, format=RdfFormat.TURTLE,
+        pyoxigraph.serialize(itertools.chain([first] if first is not None else [], stream), f, format=RdfFormat.TURTLE,
                              prefixes=PREFIXES)
 
 
