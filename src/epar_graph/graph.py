@@ -249,6 +249,8 @@ class GraphBuilder:
     #: entity IRI → the first spelling of its name (later spellings become altLabels)
     _names: dict[str, str] = field(default_factory=dict)
     _atc_names: dict[str, str] = field(default_factory=_atc_main_groups)
+    #: (scheme, key) → the concept's IRI and node: most concepts are used by many products
+    _minted: dict[tuple[str, str], tuple[str, NamedNode]] = field(default_factory=dict)
 
     #: the last subject and its lines, and each predicate's N-Triples text: most lines repeat both
     _subject: tuple[NamedNode | None, set[str]] = (None, set())
@@ -288,8 +290,11 @@ class GraphBuilder:
         notation: str | None = None,
         broader: str | None = None,
     ) -> NamedNode:
-        iri = self.iris.concept(scheme, key)
-        node = NamedNode(iri)
+        minted = self._minted.get((scheme, key))
+        if minted is None:
+            iri = self.iris.concept(scheme, key)
+            minted = self._minted[(scheme, key)] = (iri, NamedNode(iri))
+        iri, node = minted
         pref = self._pref.setdefault(iri, {})
         for lang, text in (labels or {}).items():
             known = pref.get(lang)

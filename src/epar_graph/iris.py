@@ -24,6 +24,7 @@ concept scheme         scheme/<scheme>, e.g. scheme/atc
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import re
 import unicodedata
@@ -50,6 +51,7 @@ SCHEMES = (
 CODE_SCHEMES = frozenset({"atc", "atcvet"})
 
 
+@functools.lru_cache(maxsize=1 << 16)  # a build mints the same holders, substances and concepts again and again
 def slug(text: str) -> str:
     """Lower-case ASCII words joined by hyphens: "Takeda Pharma A/S" → "takeda-pharma-a-s"."""
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
@@ -57,6 +59,7 @@ def slug(text: str) -> str:
     return s or "x" + hashlib.sha1(text.encode("utf-8")).hexdigest()[:10]
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def normalise_name(text: str) -> str:
     """The key under which two spellings of a company or substance name are one node."""
     return " ".join(_NON_SLUG.sub(" ", unicodedata.normalize("NFKD", text).lower()).split())
