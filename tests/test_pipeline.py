@@ -155,6 +155,18 @@ def test_a_product_only_in_an_old_export_is_kept(tmp_path: Path) -> None:
     assert first.products == len(set(in_2017) | set(in_2026))
 
 
+def test_a_single_export_is_not_snapshot_for_a_history(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One export has nothing to be compared with: the build makes no snapshot of it, and no changes."""
+    made: list[str] = []
+    snapshot = pipeline.history.snapshot
+    monkeypatch.setattr(pipeline.history, "snapshot", lambda name, *a: made.append(name) or snapshot(name, *a))
+    alone = build([CUT_2026], tmp_path / "one", with_links=False)
+    assert made == [] and alone.diffs == [] and "changes.nt" not in {p.name for p in alone.out.iterdir()}
+    old = ema_sheets.REPORTS[min(ema_sheets.REPORTS)]
+    two = build([old, CUT_2026], tmp_path / "two", with_links=False, accept_removals=True)
+    assert sorted(made) == sorted([old.name, CUT_2026.name]) and len(two.diffs) == 1
+
+
 def test_warnings_are_reported_and_counted(bundled: BuildResult) -> None:
     with (bundled.out / "warnings.csv").open(encoding="utf-8", newline="") as f:
         rows = list(csv.DictReader(f))

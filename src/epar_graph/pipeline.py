@@ -181,11 +181,16 @@ def _dated(result: ReadResult, as_of: Mapping[str, dt.date]) -> ReadResult:
 
 
 def _snapshots(results: Sequence[ReadResult]) -> list[history.Snapshot]:
-    """The dated exports as snapshots; two of one date are an error (their order is unknown)."""
+    """The dated exports as snapshots; two of one date are an error (their order is unknown).
+
+    A single export has nothing to be compared with: no snapshot is made of it.
+    """
+    dated = [r for r in results if r.is_snapshot and r.date and r.records]
+    if len(dated) < 2:
+        return []
     snaps: dict[dt.date, history.Snapshot] = {}
-    for r in results:
-        if not (r.is_snapshot and r.date and r.records):
-            continue
+    for r in dated:
+        assert r.date is not None
         if r.date in snaps:
             raise SameDateExports(
                 f"{snaps[r.date].name} and {r.source.name} are both dated {r.date.isoformat()}: "
