@@ -212,6 +212,15 @@ def _line_object(text: str) -> LineObject | None:
     return None
 
 
+def term_object(o: object) -> LineObject:
+    """The object of a parsed triple as :func:`split_line` gives the object of its line."""
+    if isinstance(o, NamedNode):
+        return ("@id", o.value)
+    if isinstance(o, Literal):
+        return ("@lang", o.value, o.language) if o.language else (o.datatype.value, o.value)
+    raise ValueError(f"unexpected object {o!r} in a release's graph")
+
+
 def _split_line_fully(text: str) -> tuple[str, str, LineObject]:
     """:func:`split_line` by the full pattern of a line."""
     m = _LINE.fullmatch(text)

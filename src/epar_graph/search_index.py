@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
 
-from pyoxigraph import Literal, NamedNode, Triple
+from pyoxigraph import NamedNode, Triple
 
 from epar_graph.history import Diff
 from epar_graph.namespaces import EPAR, RDF, RDFS, SCHEMA, SKOS
-from epar_graph.publish import LineObject, cut_line, split_line
+from epar_graph.publish import LineObject, cut_line, split_line, term_object
 
 INDEX_FILE = "search.sqlite"
 SCHEMA_VERSION = "1"
@@ -88,21 +88,12 @@ class Reading:
         for t in triples:
             p = reads.get(t.predicate.value)
             if p is not None:
-                add(cast(NamedNode, t.subject).value, p, _line_object(t.object))  # no blank node, no quoted triple
+                add(cast(NamedNode, t.subject).value, p, term_object(t.object))  # no blank node, no quoted triple
             yield t
 
     def entries(self, former: Mapping[str, set[str]] | None = None) -> list[Entry]:
         """:func:`entries` of the triples noted."""
         return _entries(self.graph, former or {})
-
-
-def _line_object(o: object) -> LineObject:
-    """The object of a triple as :func:`publish.split_line` gives it."""
-    if isinstance(o, NamedNode):
-        return ("@id", o.value)
-    if isinstance(o, Literal):
-        return ("@lang", o.value, o.language) if o.language else (o.datatype.value, o.value)
-    raise ValueError(f"unexpected object {o!r} in a release's graph")
 
 
 def former_names(diffs: Iterable[Diff]) -> dict[str, set[str]]:
@@ -125,7 +116,7 @@ class _Graph:
     def __init__(self, triples: Iterable[tuple[str, str, LineObject]]) -> None:
         self.out: dict[str, dict[str, list[LineObject]]] = defaultdict(lambda: defaultdict(list))
         for s, p, o in triples:
-            self.out[s][p].append(o)
+            self.add(s, p, o)
         #: labels already looked up: holders, substances and areas are shared by many medicines
         self._labels: dict[str, str] = {}
 
